@@ -1,0 +1,48 @@
+# The model service image. Three stages:
+#   runtime-deps  a virtual environment with the pinned serving dependencies (cached until requirements change)
+#   trainer       trains the model reproducibly and exports the ONNX artifact (cached until training code changes)
+#   runtime       slim, non-root, read-only-root friendly: base + venv + artifact + service code
+# BASE_IMAGE is an official Python image where a registry is reachable, or the base that
+# `python -m ci setup` bootstraps from the OS package mirror where none is.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS build-base
+COPY docker/trust/ /opt/build-trust/
+COPY docker/pip-install.sh /usr/local/bin/pip-install
+ARG PIP_INDEX_URL
+ENV PYTHONDONTWRITEBYTECODE=1 PIP_DEFAULT_TIMEOUT=120
+
+FROM build-base AS runtime-deps
+COPY requirements/serve.txt /tmp/requirements/serve.txt
+RUN pip-install /opt/venv /tmp/requirements/serve.txt \
+ && find /opt/venv -depth -type d -name tests -path "*/numpy/*" -exec rm -rf {} +
+
+FROM build-base AS trainer
+COPY requirements/train.txt /tmp/requirements/train.txt
+RUN pip-install /opt/train-venv /tmp/requirements/train.txt
+WORKDIR /src
+# Only what training imports, so that a change to the serving code does not retrain.
+COPY model_app/__init__.py model_app/features.py model_app/dataset.py model_app/artifact.py model_app/train.py model_app/
+RUN /opt/train-venv/bin/python -m model_app.train --out /artifacts --git-commit unknown
+ARG GIT_COMMIT=unknown
+RUN /opt/train-venv/bin/python -m model_app.train --out /artifacts --stamp-only --git-commit "${GIT_COMMIT}"
+
+FROM ${BASE_IMAGE} AS runtime
+RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin model \
+ && mkdir -p /data && chown 10001:10001 /data
+COPY --from=runtime-deps /opt/venv /opt/venv
+COPY --from=trainer /artifacts/model.onnx /app/model/model.onnx
+COPY model_app/ /app/model_app/
+COPY --from=trainer /artifacts/metadata.json /app/model/metadata.json
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    MODEL_DIR=/app/model \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    PREDICTION_LOG_PATH=/data/predictions.sqlite
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["python", "-m", "model_app.healthcheck"]
+CMD ["python", "-m", "model_app.serve"]

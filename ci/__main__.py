@@ -1,0 +1,54 @@
+"""The single entry point: `python -m ci <command>`; one module per command under ci/commands/."""
+
+import argparse
+import signal
+import sys
+
+from ci.commands import build, down, lint, pipeline, setup, test, up
+from ci.commands.outcome import Outcome
+from ci.console import Stopwatch, info, summary_line
+from ci.context import Context
+from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
+
+COMMANDS = (setup, lint, test, build, up, down, pipeline)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ci",
+        description="The ML model pipeline toolkit: each Jenkins stage is one of these commands.",
+        epilog="Exit codes: 0 ok, 1 checks failed, 2 usage/configuration error, 3 could not run, 130 interrupted.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        sub = commands.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def _terminate_as_interrupt(signum, frame):
+    # Jenkins aborts a build with SIGTERM: treat it like Ctrl-C so the same cleanup runs.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    watch = Stopwatch()
+    try:
+        outcome: Outcome = args.run(args, Context.from_environment())
+    except UserError as error:
+        status = "failed" if error.exit_code == EXIT_FAILED else "error"
+        info(summary_line(args.command, status, watch.seconds, str(error)))
+        return error.exit_code
+    except KeyboardInterrupt:
+        info(summary_line(args.command, "interrupted", watch.seconds, "interrupted; cleaned up what it had started"))
+        return EXIT_INTERRUPTED
+    status = "ok" if outcome.exit_code == EXIT_OK else "failed"
+    info(summary_line(args.command, status, watch.seconds, outcome.summary))
+    return outcome.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Load ci.toml into typed settings: defaults that work on a laptop, overridable per key by environment.
+
+Every key can be overridden by an environment variable MLCI_<SECTION>_<KEY> (upper case), e.g.
+MLCI_IMAGE_BASE=python:3.11-slim-bookworm. Unknown keys, in the file or in MLCI_* variables, are errors
+that name the key, so a typo never silently falls back to a default.
+"""
+
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+
+from ci.errors import ConfigError
+
+CONFIG_FILE = "ci.toml"
+ENV_PREFIX = "MLCI_"
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    name: str = "ml-model-service"
+    release_branch: str = "main"
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    repository: str = "ml-model-service"
+    dockerfile: str = "Dockerfile"
+    # Used when it is present locally or can be pulled; otherwise `ci setup` bootstraps bootstrap_base.
+    base: str = "python:3.11-slim-bookworm"
+    bootstrap_base: str = "ci-local/bookworm-python:3.11"
+    bootstrap_suite: str = "bookworm"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    container_port: int = 8000
+    # Where `ci up` publishes the service on this machine; 0 picks a free port.
+    local_port: int = 8080
+    ready_timeout_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class Config:
+    project: ProjectConfig = field(default_factory=ProjectConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+
+
+def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
+    """Read root/ci.toml (optional) and MLCI_* variables over the defaults."""
+    environ = os.environ if environ is None else environ
+    path = root / CONFIG_FILE
+    data: dict = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    config = config_from_mapping(data, source=str(path))
+    return apply_env_overrides(config, environ)
+
+
+def config_from_mapping(data: dict, source: str) -> Config:
+    sections = {}
+    for section_name, section_data in data.items():
+        section_type = _section_type(section_name, source)
+        if not isinstance(section_data, dict):
+            raise ConfigError(f"{source}: [{section_name}] must be a table")
+        values = {}
+        for key, value in section_data.items():
+            expected = _field_type(section_type, section_name, key, source)
+            values[key] = _checked(value, expected, f"{source}: {section_name}.{key}")
+        sections[section_name] = section_type(**values)
+    return Config(**sections)
+
+
+def apply_env_overrides(config: Config, environ: dict[str, str]) -> Config:
+    for variable, raw in sorted(environ.items()):
+        if not variable.startswith(ENV_PREFIX):
+            continue
+        section_name, _, key = variable[len(ENV_PREFIX):].lower().partition("_")
+        section_type = _section_type(section_name, variable)
+        expected = _field_type(section_type, section_name, key, variable)
+        value = _parse_env_value(raw, expected, variable)
+        section = getattr(config, section_name)
+        config = replace(config, **{section_name: replace(section, **{key: value})})
+    return config
+
+
+def _section_type(name: str, source: str) -> type:
+    for item in fields(Config):
+        if item.name == name:
+            return item.default_factory().__class__
+    known = ", ".join(item.name for item in fields(Config))
+    raise ConfigError(f"{source}: unknown section '{name}' (known: {known})")
+
+
+def _field_type(section_type: type, section_name: str, key: str, source: str) -> type:
+    hints = typing.get_type_hints(section_type)
+    if key not in hints:
+        known = ", ".join(sorted(hints))
+        raise ConfigError(f"{source}: unknown key '{section_name}.{key}' (known in [{section_name}]: {known})")
+    return hints[key]
+
+
+def _checked(value: object, expected: type, where: str) -> object:
+    origin = typing.get_origin(expected)
+    if origin is list or expected is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {type(value).__name__}")
+        return tuple(value)
+    if expected is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be a whole number, got {value!r}")
+        if value < 0:
+            raise ConfigError(f"{where} must not be negative, got {value}")
+        return value
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if isinstance(expected, type) and is_dataclass(expected):
+        raise ConfigError(f"{where} is a section, not a value")
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _parse_env_value(raw: str, expected: type, variable: str) -> object:
+    if expected is int:
+        try:
+            return _checked(int(raw), int, variable)
+        except ValueError:
+            raise ConfigError(f"{variable} must be a whole number, got {raw!r}") from None
+    if expected is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{variable} must be a number, got {raw!r}") from None
+    if expected is bool:
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise ConfigError(f"{variable} must be true or false, got {raw!r}")
+        return raw.lower() in ("true", "1")
+    if isinstance(expected, types.GenericAlias):
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+    return _checked(raw, str, variable)

@@ -1,0 +1,170 @@
+"""A thin adapter over the Docker SDK: the only module that talks to the engine for images and containers.
+
+The engine is whatever DOCKER_HOST names (local socket by default, ssh:// for a remote host), so
+switching engines is configuration, not code.
+"""
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+import requests
+from docker.errors import APIError, BuildError, DockerException, ImageNotFound, NotFound
+
+from ci.errors import CannotRun, CheckFailed
+
+ENGINE_TIMEOUT_SECONDS = 120
+
+
+def connect() -> docker.DockerClient:
+    try:
+        client = docker.from_env(timeout=ENGINE_TIMEOUT_SECONDS)
+        client.ping()
+    except (DockerException, requests.RequestException) as error:
+        raise CannotRun(
+            f"the Docker engine is unreachable ({_short(error)}); run `python -m ci setup` or set DOCKER_HOST"
+        ) from None
+    return client
+
+
+def engine_reachable() -> bool:
+    try:
+        docker.from_env(timeout=5).ping()
+    except (DockerException, requests.RequestException):
+        return False
+    return True
+
+
+def image_present(client: docker.DockerClient, reference: str) -> bool:
+    try:
+        client.images.get(reference)
+    except ImageNotFound:
+        return False
+    return True
+
+
+def try_pull(client: docker.DockerClient, reference: str) -> str:
+    """Pull an image; returns '' on success or the registry's reason on failure (no registry is fine)."""
+    repository, _, tag = reference.rpartition(":") if ":" in reference.split("/")[-1] else (reference, "", "latest")
+    try:
+        client.images.pull(repository, tag=tag)
+    except (APIError, requests.RequestException) as error:
+        return _short(error)
+    return ""
+
+
+def import_rootfs(client: docker.DockerClient, tarball: Path, reference: str) -> None:
+    repository, _, tag = reference.rpartition(":")
+    with tarball.open("rb") as source:
+        client.api.import_image_from_data(source, repository=repository, tag=tag)
+
+
+def build_image(client: docker.DockerClient, *, context: Path, dockerfile: str, tag: str,
+                buildargs: dict[str, str], labels: dict[str, str],
+                on_progress: Callable[[str], None]) -> str:
+    """Build with the engine's builder, streaming its steps; returns the image id.
+
+    A failed build raises CheckFailed carrying the builder's own message.
+    """
+    stream = client.api.build(
+        path=str(context), dockerfile=dockerfile, tag=tag, buildargs=buildargs, labels=labels,
+        rm=True, forcerm=True, pull=False, decode=True,
+    )
+    image_id = ""
+    recent_output: list[str] = []
+    for chunk in stream:
+        if "error" in chunk:
+            detail = "\n".join(recent_output[-15:])
+            raise CheckFailed(f"image build failed: {chunk['error'].strip()}" + (f"\n{detail}" if detail else ""))
+        line = chunk.get("stream", "").rstrip()
+        if line.startswith("Step "):
+            on_progress(line)
+        elif line:
+            recent_output.append(line)
+        if "aux" in chunk and "ID" in chunk["aux"]:
+            image_id = chunk["aux"]["ID"]
+    if not image_id:
+        image_id = client.images.get(tag).id
+    return image_id
+
+
+def tag_image(client: docker.DockerClient, image_id: str, repository: str, tags: list[str]) -> None:
+    image = client.images.get(image_id)
+    for tag in tags:
+        image.tag(repository, tag=tag)
+
+
+def image_size_bytes(client: docker.DockerClient, reference: str) -> int:
+    return int(client.images.get(reference).attrs.get("Size", 0))
+
+
+def run_detached(client: docker.DockerClient, *, image: str, name: str, labels: dict[str, str],
+                 environment: dict[str, str], ports: dict[str, tuple[str, int]],
+                 read_only: bool = True, tmpfs: dict[str, str] | None = None):
+    try:
+        return client.containers.run(
+            image, name=name, detach=True, labels=labels, environment=environment, ports=ports,
+            read_only=read_only, tmpfs=tmpfs or {}, init=True,
+        )
+    except ImageNotFound:
+        raise CannotRun(f"image {image} is not present; run `python -m ci build` first") from None
+    except APIError as error:
+        raise CannotRun(f"could not start container {name}: {_short(error)}") from None
+
+
+def published_port(container, container_port: int) -> int:
+    container.reload()
+    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{container_port}/tcp") or []
+    if not bindings:
+        raise CannotRun(f"container {container.name} publishes no port for {container_port}/tcp")
+    return int(bindings[0]["HostPort"])
+
+
+def wait_until_ready(container, url: str, timeout_seconds: float) -> float:
+    """Poll the service's /ready until 200; on timeout or exit, fail with the tail of its log."""
+    started = time.monotonic()
+    last_problem = ""
+    while time.monotonic() - started < timeout_seconds:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            raise CannotRun(f"container {container.name} exited before becoming ready:\n{log_tail(container)}")
+        try:
+            response = requests.get(url, timeout=2)
+            if response.status_code == 200:
+                return time.monotonic() - started
+            last_problem = f"{response.status_code} {response.text[:200]}"
+        except requests.RequestException as error:
+            last_problem = _short(error)
+        time.sleep(0.2)
+    raise CannotRun(
+        f"container {container.name} did not become ready within {timeout_seconds:.0f}s "
+        f"(last answer: {last_problem}); its log ends with:\n{log_tail(container)}"
+    )
+
+
+def log_tail(container, lines: int = 20) -> str:
+    try:
+        return container.logs(tail=lines).decode(errors="replace").rstrip()
+    except (APIError, NotFound):
+        return "(no log available)"
+
+
+def remove_labelled_containers(client: docker.DockerClient, labels: list[str]) -> list[str]:
+    """Remove (with their anonymous volumes) the containers carrying every one of labels ("key=value")."""
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": labels}):
+        try:
+            container.remove(force=True, v=True)
+            removed.append(container.name)
+        except NotFound:
+            pass
+    return removed
+
+
+def _short(error: Exception) -> str:
+    if isinstance(error, APIError) and error.explanation:
+        return str(error.explanation)
+    if isinstance(error, BuildError):
+        return error.msg
+    return str(error).splitlines()[0] if str(error) else type(error).__name__

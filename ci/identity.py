@@ -1,0 +1,74 @@
+"""Who and what is being built: commit, branch, build number and a run id, from Jenkins variables or local git."""
+
+import re
+import secrets
+from dataclasses import dataclass
+
+LOCAL_BUILD_MARKER = "local"
+
+
+@dataclass(frozen=True)
+class GitFacts:
+    """What `git` says about the work tree; empty strings where git has no answer."""
+
+    commit: str = ""
+    branch: str = ""
+    exact_tag: str = ""
+    dirty: bool = False
+
+
+@dataclass(frozen=True)
+class BuildIdentity:
+    commit: str
+    branch: str
+    build_number: str
+    git_tag: str
+    dirty: bool
+    run_id: str
+
+    @property
+    def short_commit(self) -> str:
+        return self.commit[:12] if self.commit else "nocommit"
+
+    @property
+    def under_jenkins(self) -> bool:
+        return bool(self.build_number)
+
+    @property
+    def revision(self) -> str:
+        """The commit as recorded in images and metadata; a dirty local tree is never passed off as clean."""
+        if not self.commit:
+            return "unknown"
+        return f"{self.commit}-dirty" if self.dirty else self.commit
+
+
+def identity_from(environ: dict[str, str], git: GitFacts, random_suffix: str | None = None) -> BuildIdentity:
+    """Jenkins variables win over git: under Jenkins the work tree may be a detached checkout."""
+    build_number = environ.get("BUILD_NUMBER", "").strip()
+    # Multibranch sets BRANCH_NAME (the tag name for tag builds, with TAG_NAME); plain pipelines set GIT_BRANCH.
+    branch = (environ.get("BRANCH_NAME") or _strip_remote(environ.get("GIT_BRANCH", "")) or git.branch).strip()
+    if branch == "HEAD":
+        branch = ""
+    git_tag = (environ.get("TAG_NAME") or git.exact_tag).strip()
+    build_tag = environ.get("BUILD_TAG", "").strip()
+    run_id = slug(build_tag) if build_tag else f"{LOCAL_BUILD_MARKER}-{random_suffix or secrets.token_hex(3)}"
+    return BuildIdentity(
+        commit=(environ.get("GIT_COMMIT") or git.commit).strip(),
+        branch=branch,
+        build_number=build_number,
+        git_tag=git_tag,
+        # Jenkins builds a clean checkout; locally, uncommitted changes make the build dirty.
+        dirty=git.dirty and not build_number,
+        run_id=run_id,
+    )
+
+
+def _strip_remote(branch: str) -> str:
+    return branch.split("/", 1)[1] if branch.startswith("origin/") else branch
+
+
+def slug(text: str, max_length: int = 63) -> str:
+    """Lower-case letters, digits, '.', '_' and '-' only; no leading or trailing separator."""
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", text.lower())
+    cleaned = re.sub(r"-{2,}", "-", cleaned).strip("-._")
+    return cleaned[:max_length].rstrip("-._") or "x"

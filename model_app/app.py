@@ -1,0 +1,222 @@
+"""The HTTP service as a plain ASGI application: routing, request limits, and the six endpoints.
+
+No web framework: the serving path is where this product's speed comes from, and the routes are
+few and fixed. uvicorn (with httptools and uvloop) does the HTTP.
+"""
+
+import logging
+import re
+import time
+import uuid
+
+import orjson
+
+from model_app.artifact import ArtifactError, load_verified
+from model_app.openapi import build_openapi
+from model_app.prediction_log import PredictionLog, PredictionRecord, store_for
+from model_app.predictor import Predictor
+from model_app.settings import Settings
+from model_app.telemetry import Telemetry
+from model_app.validation import InputError, parse_json, records_to_matrix
+
+logger = logging.getLogger("model_app")
+
+JSON_HEADERS = [(b"content-type", b"application/json")]
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class ModelService:
+    def __init__(self, settings: Settings, telemetry: Telemetry | None = None):
+        self.settings = settings
+        self.telemetry = telemetry or Telemetry()
+        self.predictor: Predictor | None = None
+        self.metadata: dict = {}
+        self.not_ready_reason = "model not loaded yet"
+        self.prediction_log: PredictionLog | None = None
+        self._class_names: tuple = ()
+        self._openapi = orjson.dumps(build_openapi("model", settings.max_batch, settings.max_body_bytes))
+        self._routes = {
+            ("POST", "/predict"): self._predict,
+            ("GET", "/health"): self._health,
+            ("GET", "/ready"): self._ready,
+            ("GET", "/metadata"): self._metadata,
+            ("GET", "/metrics"): self._metrics,
+            ("GET", "/openapi.json"): self._openapi_document,
+            ("GET", "/"): self._index,
+        }
+        self._paths = {path for _, path in self._routes}
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    def load_model(self) -> None:
+        """Load and verify the artifact; on any failure stay alive but not ready, and say why."""
+        try:
+            artifact = load_verified(self.settings.model_dir)
+            self.predictor = Predictor(artifact.model_bytes)
+        except ArtifactError as error:
+            self._refuse(str(error))
+            return
+        except Exception as error:  # onnxruntime rejects a file that is not a valid model
+            self._refuse(f"model file could not be loaded: {error}")
+            return
+        self.metadata = artifact.metadata
+        self._class_names = tuple(artifact.metadata.get("classes", ()))
+        self._openapi = orjson.dumps(build_openapi(
+            artifact.metadata.get("model_name", "model"), self.settings.max_batch, self.settings.max_body_bytes))
+        self.not_ready_reason = ""
+        self.telemetry.model_ready.set(1)
+        self.telemetry.model_info.labels(
+            model_name=artifact.metadata.get("model_name", ""), model_version=self.model_version).set(1)
+        logger.info("model ready: %s %s (sha256 %s verified)", artifact.metadata.get("model_name"),
+                    self.model_version, artifact.metadata["artifact"]["sha256"][:12])
+
+    def _refuse(self, reason: str) -> None:
+        self.not_ready_reason = reason
+        self.telemetry.model_ready.set(0)
+        logger.error("model NOT ready: %s", reason)
+
+    @property
+    def model_version(self) -> str:
+        return self.metadata.get("model_version", "")
+
+    def startup(self) -> None:
+        self.load_model()
+        store = store_for(self.settings.database_url, self.settings.prediction_log_path)
+        self.prediction_log = PredictionLog(store, self.telemetry, self.settings.prediction_log_queue)
+        self.prediction_log.start()
+
+    def shutdown(self) -> None:
+        if self.prediction_log is not None:
+            self.prediction_log.stop(timeout=self.settings.shutdown_timeout_seconds)
+
+    # ASGI ------------------------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            await self._handle_http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._handle_lifespan(receive, send)
+
+    async def _handle_lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _handle_http(self, scope, receive, send) -> None:
+        started = time.perf_counter()
+        method, path = scope["method"], scope["path"]
+        handler = self._routes.get((method, path))
+        if handler is None:
+            if path in self._paths:
+                status, body = 405, _error_body(405, None, f"method {method} is not allowed on {path}")
+            else:
+                status, body = 404, _error_body(404, None, f"no such endpoint: {path}")
+            headers = JSON_HEADERS
+        else:
+            status, headers, body = await handler(scope, receive)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self.telemetry.observe_request(method, path, status, time.perf_counter() - started)
+
+    # Endpoints -------------------------------------------------------------------------------
+
+    async def _predict(self, scope, receive):
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        headers = JSON_HEADERS + [(b"x-request-id", request_id.encode())]
+        try:
+            body = await self._read_json_body(scope, receive)
+            payload = parse_json(body)
+            matrix = records_to_matrix(payload, self.settings.max_batch)
+        except InputError as error:
+            return error.status, headers, orjson.dumps(error.as_body())
+        if self.predictor is None:
+            return 503, headers, _error_body(503, None, f"model not ready: {self.not_ready_reason}")
+        labels, probabilities = self.predictor.predict(matrix)
+        predictions = self._format_predictions(labels, probabilities)
+        self.telemetry.count_predictions(labels)
+        response = orjson.dumps(
+            {"request_id": request_id, "model_version": self.model_version, "predictions": predictions}
+        )
+        if self.prediction_log is not None:
+            self.prediction_log.submit(PredictionRecord(
+                request_id=request_id, created_at=time.time(), model_version=self.model_version,
+                inputs=payload["records"], outputs=predictions,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            ))
+        return 200, headers, response
+
+    def _format_predictions(self, labels, probabilities) -> list:
+        names = self._class_names
+        return [
+            {"label": names[int(label)],
+             "probabilities": {name: round(value, 6) for name, value in zip(names, row)}}
+            for label, row in zip(labels.tolist(), probabilities.tolist())
+        ]
+
+    async def _read_json_body(self, scope, receive) -> bytes:
+        content_type = _header(scope, b"content-type")
+        if content_type.split(b";")[0].strip().lower() != b"application/json":
+            shown = content_type.decode("latin-1") or "none"
+            raise InputError(415, "content-type", f"content-type must be application/json, got {shown}")
+        limit = self.settings.max_body_bytes
+        declared = _header(scope, b"content-length")
+        if declared.isdigit() and int(declared) > limit:
+            raise InputError(413, None, f"request body of {int(declared)} bytes is over the limit of {limit} bytes")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise InputError(400, None, "client disconnected before sending the whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise InputError(413, None, f"request body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _health(self, scope, receive):
+        return 200, JSON_HEADERS, b'{"status":"ok"}'
+
+    async def _ready(self, scope, receive):
+        if self.predictor is None:
+            return 503, JSON_HEADERS, orjson.dumps({"status": "not ready", "reason": self.not_ready_reason})
+        return 200, JSON_HEADERS, orjson.dumps({"status": "ready", "model_version": self.model_version})
+
+    async def _metadata(self, scope, receive):
+        if self.predictor is None:
+            return 503, JSON_HEADERS, _error_body(503, None, f"model not ready: {self.not_ready_reason}")
+        return 200, JSON_HEADERS, orjson.dumps(self.metadata)
+
+    async def _metrics(self, scope, receive):
+        return 200, [(b"content-type", self.telemetry.content_type.encode())], self.telemetry.render()
+
+    async def _openapi_document(self, scope, receive):
+        return 200, JSON_HEADERS, self._openapi
+
+    async def _index(self, scope, receive):
+        return 200, JSON_HEADERS, orjson.dumps(
+            {"service": self.metadata.get("model_name", "model"), "endpoints": sorted(self._paths)})
+
+
+def _header(scope, name: bytes) -> bytes:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return b""
+
+
+def _request_id(scope) -> str:
+    supplied = _header(scope, b"x-request-id").decode("latin-1")
+    return supplied if _CLIENT_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+
+
+def _error_body(status: int, field: str | None, message: str) -> bytes:
+    return orjson.dumps({"error": {"status": status, "field": field, "message": message}})

@@ -1,0 +1,100 @@
+"""Turn a /predict request body into a feature matrix, or say exactly which field is wrong."""
+
+import json
+import math
+
+import numpy as np
+import orjson
+
+from model_app.features import FEATURE_NAMES
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FEATURE_INDEX = {name: index for index, name in enumerate(FEATURE_NAMES)}
+
+
+class InputError(Exception):
+    """A client error: HTTP status, the offending field (a JSON path) and a message that names it."""
+
+    def __init__(self, status: int, field: str | None, message: str):
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.message = message
+
+    def as_body(self) -> dict:
+        return {"error": {"status": self.status, "field": self.field, "message": self.message}}
+
+
+def parse_json(body: bytes) -> object:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson rejects NaN/Infinity outright; the stdlib parser accepts them, so a second,
+    # error-path-only parse lets us name the field that holds one instead of saying "bad JSON".
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise InputError(400, None, f"request body is not valid JSON: {error}") from None
+
+
+def _feature_value(value: object, path: str) -> float:
+    # bool is an int subclass in Python; true/false are not measurements.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(422, path, f"{path} must be a number, got {_json_type(value)}")
+    number = float(value)
+    if math.isnan(number) or math.isinf(number):
+        raise InputError(422, path, f"{path} must be a finite number, got {number}")
+    if abs(number) > FLOAT32_MAX:
+        raise InputError(422, path, f"{path} is out of range for a 32-bit float")
+    return number
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", str: "string", list: "array", dict: "object", int: "number", float: "number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def records_to_matrix(payload: object, max_batch: int) -> np.ndarray:
+    """Validate {"records": [{feature: number, ...}, ...]} and return a float32 (n, features) matrix."""
+    if not isinstance(payload, dict):
+        raise InputError(422, None,
+                         f"request body must be a JSON object with a 'records' array, got {_json_type(payload)}")
+    unknown_keys = sorted(set(payload) - {"records"})
+    if unknown_keys:
+        raise InputError(422, unknown_keys[0], f"unknown top-level field '{unknown_keys[0]}'; expected only 'records'")
+    if "records" not in payload:
+        raise InputError(422, "records", "missing field 'records' (an array of feature objects)")
+    records = payload["records"]
+    if not isinstance(records, list):
+        raise InputError(422, "records", f"records must be an array, got {_json_type(records)}")
+    if not records:
+        raise InputError(422, "records", "records is empty; send at least one record")
+    if len(records) > max_batch:
+        raise InputError(413, "records",
+                         f"records holds {len(records)} records, over the limit of {max_batch} per request")
+
+    matrix = np.empty((len(records), len(FEATURE_NAMES)), dtype=np.float32)
+    for row, record in enumerate(records):
+        path = f"records[{row}]"
+        if not isinstance(record, dict):
+            raise InputError(422, path, f"{path} must be an object of features, got {_json_type(record)}")
+        if len(record) != len(FEATURE_NAMES) or record.keys() != _FEATURE_INDEX.keys():
+            _raise_for_feature_names(record, path)
+        for name, value in record.items():
+            matrix[row, _FEATURE_INDEX[name]] = _feature_value(value, f"{path}.{name}")
+    return matrix
+
+
+def _raise_for_feature_names(record: dict, path: str) -> None:
+    unknown = [name for name in record if name not in _FEATURE_INDEX]
+    if unknown:
+        raise InputError(422, f"{path}.{unknown[0]}", f"unknown feature '{unknown[0]}' in {path}")
+    missing = [name for name in FEATURE_NAMES if name not in record]
+    raise InputError(
+        422, f"{path}.{missing[0]}",
+        f"missing feature '{missing[0]}' in {path}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+    )
