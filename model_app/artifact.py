@@ -41,7 +41,8 @@ def read_metadata(directory: Path) -> dict:
         raise ArtifactError(f"metadata file {path} is missing") from None
     except (OSError, ValueError) as error:
         raise ArtifactError(f"metadata file {path} is unreadable: {error}") from None
-    expected = metadata.get("artifact", {}).get("sha256") if isinstance(metadata, dict) else None
+    artifact = metadata.get("artifact") if isinstance(metadata, dict) else None
+    expected = artifact.get("sha256") if isinstance(artifact, dict) else None
     if not isinstance(expected, str) or len(expected) != 64:
         raise ArtifactError(f"metadata file {path} has no artifact.sha256")
     return metadata

@@ -42,7 +42,10 @@ def _feature_value(value: object, path: str) -> float:
     # bool is an int subclass in Python; true/false are not measurements.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(422, path, f"{path} must be a number, got {_json_type(value)}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal beyond float64 (10**400)
+        raise InputError(422, path, f"{path} is out of range for a 32-bit float") from None
     if math.isnan(number) or math.isinf(number):
         raise InputError(422, path, f"{path} must be a finite number, got {number}")
     if abs(number) > FLOAT32_MAX:

@@ -1,0 +1,50 @@
+from datetime import datetime, timezone
+
+from ci.build_plan import BRANCH_LABEL, PROJECT_LABEL, build_plan_for
+from ci.config import Config
+from ci.identity import GitFacts, identity_from
+
+COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+def plan(environ, git=GitFacts(commit=COMMIT, branch="main")):
+    identity = identity_from(environ, git, random_suffix="r")
+    return build_plan_for(Config(), identity, "base:1", environ, now=NOW)
+
+
+def test_labels_carry_revision_created_version_title_and_project():
+    labels = plan({"BUILD_NUMBER": "5", "BRANCH_NAME": "main", "GIT_URL": "https://git.example/ml.git"}).labels
+    assert labels["org.opencontainers.image.revision"] == COMMIT
+    assert labels["org.opencontainers.image.created"] == "2026-01-02T03:04:05Z"
+    assert labels["org.opencontainers.image.version"] == "fedcba987654"
+    assert labels["org.opencontainers.image.title"] == "ml-model-service"
+    assert labels["org.opencontainers.image.source"] == "https://git.example/ml.git"
+    assert labels[PROJECT_LABEL] == "ml-model-service"
+    assert labels[BRANCH_LABEL] == "main"
+
+
+def test_release_version_label_is_the_semver():
+    labels = plan({"TAG_NAME": "v3.1.0", "BRANCH_NAME": "v3.1.0", "BUILD_NUMBER": "1"}).labels
+    assert labels["org.opencontainers.image.version"] == "3.1.0"
+
+
+def test_empty_labels_are_left_out():
+    assert "org.opencontainers.image.source" not in plan({}).labels
+
+
+def test_build_arguments_pass_base_and_commit_but_nothing_secret_by_default():
+    result = plan({"REGISTRY_PASSWORD": "hunter2"})
+    assert result.buildargs == {"BASE_IMAGE": "base:1", "GIT_COMMIT": COMMIT}
+    assert "hunter2" not in repr(result.as_dict())
+
+
+def test_private_index_is_passed_to_the_build():
+    assert plan({"PIP_INDEX_URL": "https://mirror.example/simple"}).buildargs["PIP_INDEX_URL"] == (
+        "https://mirror.example/simple")
+
+
+def test_references_start_with_the_primary_tag():
+    result = plan({})
+    assert result.primary_reference == "ml-model-service:fedcba987654"
+    assert result.references == ["ml-model-service:fedcba987654", "ml-model-service:main-local"]
