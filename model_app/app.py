@@ -215,7 +215,7 @@ def _header(scope, name: bytes) -> bytes:
 
 def _request_id(scope) -> str:
     supplied = _header(scope, b"x-request-id").decode("latin-1")
-    return supplied if _CLIENT_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+    return supplied if _CLIENT_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
 
 
 def _error_body(status: int, field: str | None, message: str) -> bytes:

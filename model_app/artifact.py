@@ -51,7 +51,11 @@ def read_metadata(directory: Path) -> dict:
 def load_verified(directory: Path) -> VerifiedArtifact:
     """Read the artifact and refuse it unless its sha256 equals the one recorded at training."""
     metadata = read_metadata(directory)
-    path = directory / metadata["artifact"].get("file", ARTIFACT_FILE)
+    name = metadata["artifact"].get("file", ARTIFACT_FILE)
+    # The metadata names a file beside it, never a path elsewhere on the machine.
+    if not isinstance(name, str) or not name or Path(name).name != name:
+        raise ArtifactError(f"metadata file {directory / METADATA_FILE} names an invalid artifact file: {name!r}")
+    path = directory / name
     try:
         model_bytes = path.read_bytes()
     except OSError as error:

@@ -18,6 +18,8 @@ logger = logging.getLogger("model_app.prediction_log")
 WRITE_BATCH = 500
 RETRY_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 _STOP = object()
+# Rows carry no id: the table generates one, so a client reusing an X-Request-ID loses nothing.
+COLUMNS = "request_id, created_at, model_version, record_count, inputs, outputs, latency_ms"
 
 
 @dataclass(frozen=True)
@@ -49,16 +51,17 @@ class SqliteStore:
         self._connection = sqlite3.connect(self.path, check_same_thread=False)
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute(
-            "CREATE TABLE IF NOT EXISTS predictions (request_id TEXT PRIMARY KEY, created_at TEXT NOT NULL,"
-            " model_version TEXT NOT NULL, record_count INTEGER NOT NULL, inputs TEXT NOT NULL,"
-            " outputs TEXT NOT NULL, latency_ms REAL NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS predictions (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " request_id TEXT NOT NULL, created_at TEXT NOT NULL, model_version TEXT NOT NULL,"
+            " record_count INTEGER NOT NULL, inputs TEXT NOT NULL, outputs TEXT NOT NULL, latency_ms REAL NOT NULL)"
         )
+        self._connection.execute("CREATE INDEX IF NOT EXISTS predictions_request_id ON predictions (request_id)")
         self._connection.commit()
 
     def write(self, rows: list[tuple]) -> None:
         with self._connection:
             self._connection.executemany(
-                "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)", rows,
+                f"INSERT INTO predictions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows,
             )
 
     def close(self) -> None:
@@ -80,18 +83,16 @@ class PostgresStore:
         self._connection = psycopg.connect(self.url, connect_timeout=5, autocommit=False)
         with self._connection.transaction():
             self._connection.execute(
-                "CREATE TABLE IF NOT EXISTS predictions (request_id TEXT PRIMARY KEY,"
+                "CREATE TABLE IF NOT EXISTS predictions (id BIGSERIAL PRIMARY KEY, request_id TEXT NOT NULL,"
                 " created_at TIMESTAMPTZ NOT NULL, model_version TEXT NOT NULL, record_count INTEGER NOT NULL,"
                 " inputs JSONB NOT NULL, outputs JSONB NOT NULL, latency_ms DOUBLE PRECISION NOT NULL)"
             )
+            self._connection.execute(
+                "CREATE INDEX IF NOT EXISTS predictions_request_id ON predictions (request_id)")
 
     def write(self, rows: list[tuple]) -> None:
         with self._connection.transaction(), self._connection.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO predictions VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (request_id) DO NOTHING",
-                rows,
-            )
+            cursor.executemany(f"INSERT INTO predictions ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
 
     def close(self) -> None:
         if self._connection is not None:
@@ -124,8 +125,12 @@ class PredictionLog:
 
     def stop(self, timeout: float) -> bool:
         """Write everything queued so far, then close. Returns False if that did not finish in time."""
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        try:  # a full queue (store down) must not make shutdown wait past its timeout
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            pass
+        self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
             logger.error("prediction log: %d predictions not written before shutdown timeout", self._queue.qsize())
             return False
@@ -141,12 +146,22 @@ class PredictionLog:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            if batch[-1] is _STOP:
-                stopping = True
-                batch.pop()
-            if batch:
-                self._write_with_retry([record.as_row() for record in batch])
+            # A request finishing while shutdown begins can queue behind the stop marker: write it too.
+            stopping = any(item is _STOP for item in batch)
+            if stopping:
+                batch.extend(self._drain_remaining())
+            rows = [item.as_row() for item in batch if item is not _STOP]
+            if rows:
+                self._write_with_retry(rows)
         self._store.close()
+
+    def _drain_remaining(self) -> list:
+        items = []
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
 
     def _connect_with_retry(self) -> None:
         attempt = 0

@@ -51,6 +51,8 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
             values[field] = _positive_int(variable, raw)
         elif isinstance(default, Path):
             values[field] = Path(raw)
+        elif field == "log_level":
+            values[field] = raw.lower()
         else:
             values[field] = raw
     settings = Settings(**values)

@@ -84,3 +84,13 @@ def test_sha256_of_another_artifact_is_refused(model_dir):
     rewrite_metadata(model_dir, lambda metadata: metadata["artifact"].update(sha256="0" * 64))
     with pytest.raises(ArtifactError, match="metadata expects 000000000000"):
         load_verified(model_dir)
+
+
+@pytest.mark.parametrize("name", ["../metadata.json", "/etc/passwd", "sub/model.onnx", "", 7])
+def test_metadata_cannot_point_outside_the_model_directory(model_dir, name):
+    def change(metadata):
+        metadata["artifact"]["file"] = name
+
+    rewrite_metadata(model_dir, change)
+    with pytest.raises(ArtifactError, match="invalid artifact file"):
+        load_verified(model_dir)

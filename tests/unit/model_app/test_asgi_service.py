@@ -36,8 +36,8 @@ def predictions_total(client) -> dict:
     return {name: samples[("model_predictions_total", frozenset({("class_name", name)}))] for name in CLASS_NAMES}
 
 
-def json_headers(body: bytes):
-    return [("content-type", "application/json"), ("content-length", str(len(body)))]
+def requests_total_key(method: str, path: str, status: str) -> tuple:
+    return ("http_requests_total", frozenset({("method", method), ("path", path), ("status", status)}))
 
 
 # Health, readiness, metadata -------------------------------------------------------------------
@@ -349,13 +349,10 @@ def test_metrics_count_requests_by_method_path_and_status(client):
     assert re.search(r'^http_requests_total\{[^}]*status="200"[^}]*\} ', text, re.MULTILINE)
 
     samples = metric_samples(client)
-    def requests(method, path, status):
-        return samples[("http_requests_total",
-                        frozenset({("method", method), ("path", path), ("status", status)}))]
-    assert requests("GET", "/health", "200") == 2
-    assert requests("GET", "other", "404") == 1  # unknown paths share one label value
-    assert requests("GET", "/predict", "405") == 1
-    assert requests("GET", "/metrics", "200") == 1  # the first scrape, seen by the second
+    assert samples[requests_total_key("GET", "/health", "200")] == 2
+    assert samples[requests_total_key("GET", "other", "404")] == 1  # unknown paths share one label value
+    assert samples[requests_total_key("GET", "/predict", "405")] == 1
+    assert samples[requests_total_key("GET", "/metrics", "200")] == 1  # the first scrape, seen by the second
 
 
 def test_model_predictions_total_increases_after_a_prediction(client, dataset):
@@ -373,7 +370,7 @@ def test_refused_predictions_are_not_counted(client):
     assert predictions_total(client) == before
 
 
-def test_lifespan_protocol_starts_and_stops_the_service(model_dir, tmp_path, make_client):
+def test_lifespan_protocol_starts_and_stops_the_service(model_dir, tmp_path):
     service = ModelService(Settings(model_dir=model_dir, prediction_log_path=tmp_path / "p.sqlite"))
     inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
     sent = []
@@ -384,10 +381,8 @@ def test_lifespan_protocol_starts_and_stops_the_service(model_dir, tmp_path, mak
     async def send(message):
         sent.append(message["type"])
         if message["type"] == "lifespan.startup.complete":
-            sent.append(make_client(service).get("/ready").status)
+            sent.append(service.model_version == service.metadata["model_version"] != "")
 
-    async def run():
-        await service({"type": "lifespan"}, receive, send)
-
-    asyncio.run(run())
-    assert sent == ["lifespan.startup.complete", 200, "lifespan.shutdown.complete"]
+    asyncio.run(service({"type": "lifespan"}, receive, send))
+    assert sent == ["lifespan.startup.complete", True, "lifespan.shutdown.complete"]
+    assert (tmp_path / "p.sqlite").exists()

@@ -112,11 +112,11 @@ def test_evaluation_split_does_not_overlap_training_split():
     assert len(train_rows) + len(eval_rows) == 569
 
 
-def test_split_is_stratified_sized_and_reproducible():
+def test_split_has_the_eval_fraction_balanced_classes_and_is_reproducible():
     first, second = load_split(), load_split()
     total = len(first.train_labels) + len(first.eval_labels)
     assert len(first.eval_labels) == pytest.approx(total * EVALUATION_FRACTION, abs=1)
-    # Stratified: the benign share is the same in both parts to within one row.
+    # The benign share is the same in both parts to within one row.
     assert first.eval_labels.mean() == pytest.approx(first.train_labels.mean(), abs=1 / len(first.eval_labels))
     np.testing.assert_array_equal(first.eval_features, second.eval_features)
     np.testing.assert_array_equal(first.train_labels, second.train_labels)
