@@ -19,7 +19,7 @@ def can_install_packages() -> bool:
 
 def apt_install(packages: list[str]) -> None:
     environ = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    steps = ((["apt-get", "update"], 600), (["apt-get", "install", "-y", "--no-install-recommends", *packages], 1200))
+    steps = ((["apt-get", "update"], 600), (["apt-get", "install", "-y", *packages], 1200))
     for argv, timeout in steps:
         progress(" ".join(argv))
         result = capture(argv, timeout=timeout, env=environ)
