@@ -1,7 +1,8 @@
-# The model service image. Three stages:
+# The model service image, and the test-runner image built from the same stages:
 #   runtime-deps  a virtual environment with the pinned serving dependencies (cached until requirements change)
 #   trainer       trains the model reproducibly and exports the ONNX artifact (cached until training code changes)
-#   runtime       slim, non-root, read-only-root friendly: base + venv + artifact + service code
+#   runtime       slim, non-root, read-only-root friendly: base + venv + artifact + service code (the default target)
+#   test-runner   every pinned dependency, the tests, the toolkit and the same artifact (`--target test-runner`)
 # BASE_IMAGE is an official Python image where a registry is reachable, or the base that
 # `python -m ci setup` bootstraps from the OS package mirror where none is.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
@@ -27,6 +28,26 @@ RUN /opt/train-venv/bin/python -m model_app.train --out /artifacts --git-commit 
 ARG GIT_COMMIT=unknown
 RUN /opt/train-venv/bin/python -m model_app.train --out /artifacts --stamp-only --git-commit "${GIT_COMMIT}"
 
+FROM build-base AS test-runner-deps
+COPY requirements/ /tmp/requirements/
+RUN pip-install /opt/venv /tmp/requirements/dev.txt
+
+FROM ${BASE_IMAGE} AS test-runner
+RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/runner --shell /usr/sbin/nologin runner \
+ && mkdir -p /work/reports && chown 10001:10001 /work/reports
+COPY --from=test-runner-deps /opt/venv /opt/venv
+COPY --from=trainer /artifacts/ /work/build/model/
+WORKDIR /work
+COPY ci.toml pytest.ini .flake8 .coveragerc docker-compose.ci.yml ./
+COPY ci/ ci/
+COPY model_app/ model_app/
+COPY tests/ tests/
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MODEL_DIR=/work/build/model \
+    COVERAGE_FILE=/tmp/.coverage
+USER 10001:10001
+CMD ["python", "-m", "pytest", "tests/unit"]
+
+# Last, so that a plain `docker build .` builds the service image.
 FROM ${BASE_IMAGE} AS runtime
 RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin model \
  && mkdir -p /data && chown 10001:10001 /data

@@ -4,13 +4,13 @@ import argparse
 import signal
 import sys
 
-from ci.commands import build, down, lint, pipeline, setup, test, up
+from ci.commands import build, cleanup, down, lint, pipeline, setup, test, up
 from ci.commands.outcome import Outcome
 from ci.console import Stopwatch, info, summary_line
 from ci.context import Context
 from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
 
-COMMANDS = (setup, lint, test, build, up, down, pipeline)
+COMMANDS = (setup, lint, test, build, up, down, cleanup, pipeline)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The ML model pipeline toolkit: each Jenkins stage is one of these commands.",
         epilog="Exit codes: 0 ok, 1 checks failed, 2 usage/configuration error, 3 could not run, 130 interrupted.",
     )
+    parser.usage = "python -m ci COMMAND [options] [-- arguments for the wrapped tool]"
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         sub = commands.add_parser(module.NAME, help=module.HELP, description=module.HELP)
@@ -32,8 +33,18 @@ def _terminate_as_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Arguments after the first `--` are handed to the tool a command wraps (pytest for `ci test`)."""
+    if "--" in argv:
+        index = argv.index("--")
+        return argv[:index], argv[index + 1:]
+    return argv, []
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    own, passthrough = split_passthrough(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(own)
+    args.passthrough = passthrough
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     watch = Stopwatch()
     try:

@@ -1,6 +1,5 @@
-"""The plan for an image build, as plain data: tags, build arguments and labels (no engine needed)."""
+"""The plan for a build, as plain data: which images, their tags, build arguments and labels (no engine needed)."""
 
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
@@ -10,29 +9,40 @@ from ci.tagging import image_tags_for, semver_from_git_tag
 
 PROJECT_LABEL = "io.mlci.project"
 BRANCH_LABEL = "io.mlci.branch"
-HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-BUILD_TRUST_DIR = "docker/trust"
+IMAGE_ROLE_LABEL = "io.mlci.image-role"
+MODEL, RUNNER, POSTGRES = "model", "runner", "postgres"
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    role: str
+    repository: str
+    dockerfile: str
+    target: str | None = None
 
 
 @dataclass(frozen=True)
 class BuildPlan:
-    repository: str
     tags: list[str]
-    dockerfile: str
     base_image: str
+    images: tuple[ImageSpec, ...]
     buildargs: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def primary_reference(self) -> str:
-        return f"{self.repository}:{self.tags[0]}"
+    def spec(self, role: str) -> ImageSpec:
+        return next(image for image in self.images if image.role == role)
 
-    @property
-    def references(self) -> list[str]:
-        return [f"{self.repository}:{tag}" for tag in self.tags]
+    def references(self, role: str = MODEL) -> list[str]:
+        return [f"{self.spec(role).repository}:{tag}" for tag in self.tags]
+
+    def primary_reference(self, role: str = MODEL) -> str:
+        return self.references(role)[0]
+
+    def labels_for(self, role: str) -> dict[str, str]:
+        return {**self.labels, IMAGE_ROLE_LABEL: role}
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "references": self.references}
+        return {**asdict(self), "references": {image.role: self.references(image.role) for image in self.images}}
 
 
 def build_plan_for(config: Config, identity: BuildIdentity, base_image: str,
@@ -53,11 +63,10 @@ def build_plan_for(config: Config, identity: BuildIdentity, base_image: str,
         PROJECT_LABEL: config.project.name,
         BRANCH_LABEL: identity.branch or "detached",
     }
-    return BuildPlan(
-        repository=config.image.repository, tags=tags, dockerfile=config.image.dockerfile,
-        base_image=base_image, buildargs=buildargs, labels={k: v for k, v in labels.items() if v},
+    images = (
+        ImageSpec(MODEL, config.image.repository, config.image.dockerfile, target="runtime"),
+        ImageSpec(RUNNER, config.image.runner_repository, config.image.dockerfile, target="test-runner"),
+        ImageSpec(POSTGRES, config.image.postgres_repository, config.image.postgres_dockerfile),
     )
-
-
-def host_ca_bundle() -> str | None:
-    return HOST_CA_BUNDLE if os.path.isfile(HOST_CA_BUNDLE) else None
+    return BuildPlan(tags=tags, base_image=base_image, images=images, buildargs=buildargs,
+                     labels={key: value for key, value in labels.items() if value})

@@ -28,6 +28,10 @@ class ProjectConfig:
 class ImageConfig:
     repository: str = "ml-model-service"
     dockerfile: str = "Dockerfile"
+    # The test-runner image (a target of the same Dockerfile) and the test stack's PostgreSQL image.
+    runner_repository: str = "ml-model-service-runner"
+    postgres_repository: str = "ml-model-service-postgres"
+    postgres_dockerfile: str = "docker/postgres/Dockerfile"
     # Used when it is present locally or can be pulled; otherwise `ci setup` bootstraps bootstrap_base.
     base: str = "python:3.11-slim-bookworm"
     bootstrap_base: str = "ci-local/bookworm-python:3.11"
@@ -43,10 +47,33 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class TiersConfig:
+    compose_file: str = "docker-compose.ci.yml"
+    # How long a tier may run, and how long its services may take to become healthy.
+    tier_timeout_seconds: int = 1200
+    service_timeout_seconds: int = 120
+
+
+@dataclass(frozen=True)
+class GatesConfig:
+    """Release gates the acceptance tier enforces; results go to reports/acceptance/gates.json."""
+
+    min_accuracy: float = 0.93
+    min_roc_auc: float = 0.98
+    min_f1: float = 0.93
+    # The candidate may be at most this much worse than the serving model on any gated metric.
+    max_drop_vs_serving: float = 0.01
+    latency_p95_ms: float = 25.0
+    latency_requests: int = 400
+
+
+@dataclass(frozen=True)
 class Config:
     project: ProjectConfig = field(default_factory=ProjectConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    test: TiersConfig = field(default_factory=TiersConfig)
+    gates: GatesConfig = field(default_factory=GatesConfig)
 
 
 def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:

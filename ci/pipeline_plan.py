@@ -15,6 +15,7 @@ STAGES = (
     Stage("Unit", ("test", "unit")),
     Stage("Build", ("build",)),
     Stage("Integration", ("test", "integration")),
+    Stage("Acceptance", ("test", "acceptance")),
     Stage("Deploy", ("up",)),
 )
 

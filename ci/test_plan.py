@@ -1,14 +1,29 @@
-"""The plan for a test tier as plain data: the pytest command, its reports, and how to read the results."""
+"""The plan for a test tier as plain data: where it runs, the compose project and commands, its reports."""
 
+import json
 import sys
 import xml.etree.ElementTree as ElementTree
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-TIERS = ("unit", "integration")
-COVERED_PACKAGES = ("ci", "model_app")
-# Tiers whose code under test runs in the test process, so that coverage means something.
-COVERAGE_TIERS = ("unit",)
+from ci.config import Config, GatesConfig
+from ci.identity import slug
+
+COMPOSE_TIERS = ("unit", "integration", "acceptance")
+HOST_TIER = "host"
+TIERS = (HOST_TIER, *COMPOSE_TIERS)
+# Tiers whose code under test runs inside the test process (or its subprocesses), so coverage means something.
+COVERAGE_TIERS = ("host", "unit", "integration")
+TIER_PATHS = {
+    "host": ("tests/unit/ci", "tests/image", "tests/toolkit"),
+    "unit": ("tests/unit",),
+    "integration": ("tests/integration",),
+    "acceptance": ("tests/acceptance",),
+}
+COVERED_PACKAGES = {"host": ("ci",), "unit": ("ci", "model_app"), "integration": ("model_app",)}
+RUNNER_WORKDIR = "/work"
+# The stack's services each tier needs; the unit tier runs the runner alone.
+SERVICES = {"unit": (), "integration": ("postgres", "model"), "acceptance": ("postgres", "model")}
 
 
 @dataclass(frozen=True)
@@ -20,30 +35,105 @@ class TierResult:
     skipped: int
     seconds: float
 
-    @property
-    def total(self) -> int:
-        return self.passed + self.failed + self.errors + self.skipped
-
     def line(self) -> str:
         return (f"{self.tier}: {self.passed} passed, {self.failed + self.errors} failed, "
                 f"{self.skipped} skipped in {self.seconds:.1f}s")
+
+
+@dataclass(frozen=True)
+class ComposeTierPlan:
+    """Everything `ci test <tier>` does in the compose stack, before anything runs."""
+
+    tier: str
+    project: str
+    compose_file: str
+    environment: dict[str, str]
+    services: tuple[str, ...]
+    runner_service: str
+    runner_container: str
+    pytest: list[str]
+    timeout_seconds: int
+    service_timeout_seconds: int
+    secrets: tuple[str, ...] = field(default_factory=tuple)
+
+    def compose(self, *args: str) -> list[str]:
+        return ["-f", self.compose_file, "-p", self.project, *args]
+
+    def up_command(self) -> list[str]:
+        return self.compose("up", "--detach", "--wait", "--wait-timeout", str(self.service_timeout_seconds),
+                            *self.services)
+
+    def run_command(self) -> list[str]:
+        no_deps = ["--no-deps"] if not self.services else []
+        return self.compose("run", "--name", self.runner_container, *no_deps, self.runner_service, *self.pytest)
+
+    def down_command(self) -> list[str]:
+        return self.compose("down", "--volumes", "--remove-orphans", "--timeout", "10")
+
+    def logs_command(self, service: str) -> list[str]:
+        return self.compose("logs", "--no-color", "--timestamps", service)
+
+    @property
+    def reports_in_container(self) -> str:
+        return f"{RUNNER_WORKDIR}/reports/{self.tier}"
 
 
 def tiers_for(selection: str) -> tuple[str, ...]:
     return TIERS if selection == "all" else (selection,)
 
 
-def pytest_command(tier: str, reports_dir: Path, extra: list[str] | None = None) -> list[str]:
-    tier_reports = reports_dir / tier
+def compose_project_name(project: str, run_id: str, tier: str) -> str:
+    """Unique per build and tier; Compose allows lower-case letters, digits, '-' and '_' only."""
+    return slug(f"{project}-{run_id}-{tier}", max_length=80).replace(".", "-")
+
+
+def pytest_command(tier: str, reports_dir: str, extra: list[str] | None = None, python: str = "python") -> list[str]:
+    """The pytest invocation for a tier; paths are relative to the repository (or the runner's /work)."""
     command = [
-        sys.executable, "-m", "pytest", f"tests/{tier}", "-p", "no:cacheprovider", "-q", "-rfEs",
-        f"--junitxml={tier_reports / 'junit.xml'}", "-o", f"junit_suite_name={tier}",
+        python, "-m", "pytest", *TIER_PATHS[tier], "-p", "no:cacheprovider", "-q", "-rfEs",
+        f"--junitxml={reports_dir}/{tier}/junit.xml", "-o", f"junit_suite_name={tier}",
     ]
     if tier in COVERAGE_TIERS:
-        command += [f"--cov={package}" for package in COVERED_PACKAGES]
-        command += [f"--cov-report=xml:{tier_reports / 'coverage.xml'}",
-                    f"--cov-report=html:{tier_reports / 'coverage-html'}", "--cov-report=term:skip-covered"]
+        command += [f"--cov={package}" for package in COVERED_PACKAGES[tier]]
+        command += [f"--cov-report=xml:{reports_dir}/{tier}/coverage.xml",
+                    f"--cov-report=html:{reports_dir}/{tier}/coverage-html", "--cov-report=term:skip-covered"]
     return command + list(extra or [])
+
+
+def host_pytest_command(extra: list[str] | None = None) -> list[str]:
+    return pytest_command(HOST_TIER, "reports", extra, python=sys.executable)
+
+
+def gates_environment(gates: GatesConfig) -> str:
+    return json.dumps(gates.__dict__, sort_keys=True)
+
+
+def compose_tier_plan(config: Config, run_id: str, tier: str, images: dict[str, str], postgres_password: str,
+                      base_url: str = "", baseline_url: str = "", force_failure: bool = False,
+                      extra: list[str] | None = None) -> ComposeTierPlan:
+    project = compose_project_name(config.project.name, run_id, tier)
+    external = bool(base_url)
+    environment = {
+        "MODEL_IMAGE": images["model"],
+        "RUNNER_IMAGE": images["runner"],
+        "POSTGRES_IMAGE": images["postgres"],
+        "POSTGRES_PASSWORD": postgres_password,
+        "ACCEPTANCE_GATES": gates_environment(config.gates),
+        "BASELINE_URL": baseline_url,
+        "MODEL_URL": base_url,
+        "FORCE_TEST_FAILURE": "1" if force_failure else "",
+        "COMPOSE_PROFILES": "external" if external else "",
+    }
+    return ComposeTierPlan(
+        tier=tier, project=project, compose_file=config.test.compose_file, environment=environment,
+        services=() if external else SERVICES[tier],
+        runner_service="runner-external" if external else "runner",
+        runner_container=f"{project}-runner",
+        pytest=pytest_command(tier, "reports", extra),
+        timeout_seconds=config.test.tier_timeout_seconds,
+        service_timeout_seconds=config.test.service_timeout_seconds,
+        secrets=(postgres_password,),
+    )
 
 
 def read_junit(tier: str, junit_path: Path) -> TierResult:

@@ -1,16 +1,14 @@
-"""`ci build`: build the model image with the Docker SDK, tag it, and record it in reports/build.json."""
+"""`ci build`: build and tag the model image with the Docker SDK, and record it in reports/build.json."""
 
-import filecmp
 import json
-import shutil
 
-from ci.base_image import resolve_base
-from ci.build_plan import BUILD_TRUST_DIR, build_plan_for, host_ca_bundle
+from ci.build_plan import MODEL, build_plan_for
 from ci.commands.outcome import Outcome
 from ci.console import Stopwatch, info, progress
-from ci.errors import CannotRun
 from ci.executor import docker_engine
-from ci.reports import write_json_report
+from ci.image_builder import build_images, plan_with_base
+from ci.errors import CannotRun
+from ci.reports import read_json_report, write_json_report
 
 NAME = "build"
 HELP = "build and tag the model image (tags from commit, branch, build number and v* tag)"
@@ -25,36 +23,26 @@ def run(args, ctx) -> Outcome:
     if args.dry_run:
         plan = build_plan_for(ctx.config, ctx.identity, ctx.config.image.base, ctx.environ)
         info(json.dumps(plan.as_dict(), indent=2, sort_keys=True))
-        return Outcome.ok(f"dry run: would build {', '.join(plan.references)}")
-
+        return Outcome.ok(f"dry run: would build {', '.join(plan.references(MODEL))}")
     client = docker_engine.connect()
-    base = resolve_base(client, ctx.config.image)
-    if base.needs_bootstrap:
-        raise CannotRun(f"no base image: {base.reason}; run `python -m ci setup` to bootstrap one")
-    plan = build_plan_for(ctx.config, ctx.identity, base.reference, ctx.environ)
-    _provide_build_trust(ctx.root)
-    progress(f"building {plan.primary_reference} from {base.reference} ({base.reason})")
+    plan, base_reason = plan_with_base(ctx, client)
+    progress(f"base image {plan.base_image} ({base_reason})")
     watch = Stopwatch()
-    image_id = docker_engine.build_image(
-        client, context=ctx.root, dockerfile=plan.dockerfile, tag=plan.primary_reference,
-        buildargs=plan.buildargs, labels=plan.labels, on_progress=progress,
-    )
-    docker_engine.tag_image(client, image_id, plan.repository, plan.tags)
-    seconds = watch.seconds
-    size = docker_engine.image_size_bytes(client, image_id)
+    model = build_images(ctx, client, plan, (MODEL,))[MODEL]
     write_json_report(ctx.root, BUILD_REPORT, {
-        "image": plan.primary_reference, "image_id": image_id, "references": plan.references,
-        "tags": plan.tags, "repository": plan.repository, "size_bytes": size,
-        "base_image": base.reference, "labels": plan.labels, "build_seconds": round(seconds, 2),
-        "revision": ctx.identity.revision,
+        "image": model["reference"], "images": {MODEL: model}, "tags": plan.tags, "base_image": plan.base_image,
+        "labels": plan.labels_for(MODEL), "revision": ctx.identity.revision, "build_seconds": round(watch.seconds, 2),
     })
-    return Outcome.ok(f"built {plan.primary_reference} ({size / 1e6:.0f} MB) in {seconds:.1f}s; "
+    return Outcome.ok(f"built {model['reference']} ({model['size_bytes'] / 1e6:.0f} MB) in {watch.seconds:.1f}s; "
                       f"tags {', '.join(plan.tags)}")
 
 
-def _provide_build_trust(root) -> None:
-    """Copy the host's CA bundle into the build context so pip in the build stages trusts the same CAs."""
-    bundle = host_ca_bundle()
-    target = root / BUILD_TRUST_DIR / "ca-certificates.crt"
-    if bundle and not (target.exists() and filecmp.cmp(bundle, target, shallow=False)):
-        shutil.copyfile(bundle, target)
+def built_model_image(ctx, explicit: str | None = None) -> str:
+    """The model image other stages use: the one given, else the one the last `ci build` recorded (never rebuilt)."""
+    if explicit:
+        return explicit
+    report = read_json_report(ctx.root, BUILD_REPORT)
+    if not report:
+        raise CannotRun("no model image: run `python -m ci build` first (it writes reports/build.json) "
+                        "or pass --image")
+    return report["image"]

@@ -1,55 +1,195 @@
-"""`ci test unit|integration|all`: run a test tier with pytest, JUnit and coverage reports in reports/<tier>/."""
+"""`ci test host|unit|integration|acceptance|all`: run test tiers; the last three inside the Compose stack.
 
-import os
+Each compose tier gets its own project (unique per build and tier), runs pytest in the runner container,
+copies reports/<tier>/ out, and always tears the stack down: on success, failure, timeout and Ctrl-C.
+"""
 
+import secrets
+import shutil
+
+from ci.build_plan import MODEL, POSTGRES, RUNNER
+from ci.commands.build import built_model_image
 from ci.commands.outcome import Outcome
-from ci.commands.up import image_under_test
 from ci.console import info, progress
-from ci.errors import EXIT_FAILED, EXIT_OK, CannotRun, CheckFailed
+from ci.errors import EXIT_FAILED, EXIT_OK, CannotRun, CheckFailed, UserError
+from ci.executor import docker_engine
+from ci.executor.compose import ComposeRunner, copy_from_container
 from ci.executor.process import stream
+from ci.image_builder import build_images, plan_with_base
+from ci.redaction import redact
 from ci.reports import REPORTS_DIR, write_json_report
-from ci.test_plan import TIERS, pytest_command, read_junit, tiers_for
+from ci.test_plan import (HOST_TIER, TIERS, ComposeTierPlan, compose_tier_plan, host_pytest_command, read_junit,
+                          tiers_for)
 
 NAME = "test"
-HELP = "run a test tier (unit, integration) or all of them; reports in reports/<tier>/"
+TEST_IMAGES_REPORT = "test-images.json"
+HELP = "run a test tier (host, unit, integration, acceptance) or all; reports in reports/<tier>/"
 
 PYTEST_NO_TESTS = 5
+LOG_TAIL_LINES = 25
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("tier", choices=(*TIERS, "all"))
-    parser.add_argument("--image", help="image under test for the integration tier (default: the last `ci build`)")
-    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
+    parser.add_argument("--image", help="model image under test (default: the last `ci build`, reports/build.json); "
+                                        "the runner and PostgreSQL images are built from this work tree")
+    parser.add_argument("--base-url", help="acceptance only: test this running release instead of the stack")
+    parser.add_argument("--baseline-url", help="acceptance only: the serving release whose metrics the "
+                                               "candidate must not fall below")
+    parser.add_argument("--smoke", action="store_true", help="acceptance only: just the smoke checks (`-m smoke`)")
+    parser.add_argument("--keep", action="store_true", help="leave the stack running for debugging")
+
+
+def pytest_extra(args) -> list[str]:
+    """--smoke, then whatever followed `--` on the command line (e.g. `ci test unit -- -k config`)."""
+    return (["-m", "smoke"] if args.smoke else []) + list(args.passthrough)
+
+
+def test_images(ctx) -> dict[str, str]:
+    """Build (from cache, usually in seconds) the runner and PostgreSQL images of this work tree."""
+    client = docker_engine.connect()
+    plan, _ = plan_with_base(ctx, client)
+    built = build_images(ctx, client, plan, (RUNNER, POSTGRES))
+    write_json_report(ctx.root, TEST_IMAGES_REPORT, {"images": built, "tags": plan.tags})
+    return {role: image["reference"] for role, image in built.items()}
 
 
 def run(args, ctx) -> Outcome:
     tiers = tiers_for(args.tier)
-    environ = dict(os.environ)
-    if "integration" in tiers:
-        environ["MODEL_IMAGE"] = image_under_test(ctx, args.image)
-    results, failures = [], []
+    if (args.base_url or args.baseline_url or args.smoke) and args.tier != "acceptance":
+        raise UserError("--base-url, --baseline-url and --smoke apply to the acceptance tier only")
+    extra = pytest_extra(args)
+    images: dict[str, str] = {}
+    if any(tier != HOST_TIER for tier in tiers):
+        images = {**test_images(ctx), MODEL: built_model_image(ctx, args.image)}
+    elif HOST_TIER in tiers:
+        images = {MODEL: built_model_image(ctx, args.image)}
+    results, failed = [], []
     for tier in tiers:
         progress(f"tier {tier}")
-        result, exit_code = _run_tier(tier, ctx, environ, args.pytest_args)
+        if tier == HOST_TIER:
+            result, exit_code = _run_host_tier(ctx, images[MODEL], extra)
+        else:
+            plan = compose_tier_plan(
+                ctx.config, ctx.identity.run_id, tier, images,
+                postgres_password=secrets.token_urlsafe(24), base_url=args.base_url or "",
+                baseline_url=args.baseline_url or "", force_failure=bool(ctx.environ.get("FORCE_TEST_FAILURE")),
+                extra=extra,
+            )
+            result, exit_code = _run_compose_tier(plan, ctx, keep=args.keep)
         results.append(result)
         info(result.line())
         if exit_code != EXIT_OK:
-            failures.append(tier)
+            failed.append(tier)
     write_json_report(ctx.root, "tests.json", {"tiers": [result.__dict__ for result in results]})
     line = "; ".join(result.line() for result in results)
-    if failures:
-        return Outcome(EXIT_FAILED, f"failed tier(s): {', '.join(failures)} — {line}")
+    if failed:
+        return Outcome(EXIT_FAILED, f"failed tier(s): {', '.join(failed)} — {line}")
     return Outcome.ok(line)
 
 
-def _run_tier(tier: str, ctx, environ: dict, extra: list[str]):
-    reports = ctx.root / REPORTS_DIR
-    (reports / tier).mkdir(parents=True, exist_ok=True)
-    exit_code = stream(pytest_command(tier, reports.relative_to(ctx.root), extra), print, cwd=ctx.root, env=environ)
-    junit = reports / tier / "junit.xml"
+def _fresh_reports(ctx, tier: str):
+    directory = ctx.root / REPORTS_DIR / tier
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return directory
+
+
+def _run_host_tier(ctx, model_image: str, extra: list[str]):
+    """The toolkit's own unit tests and the image checks that need the engine itself, on this machine."""
+    reports = _fresh_reports(ctx, HOST_TIER)
+    environ = {**ctx.environ, "MODEL_IMAGE": model_image}
+    exit_code = stream(host_pytest_command(extra), print, cwd=ctx.root, env=environ)
+    return _interpret(HOST_TIER, exit_code, reports / "junit.xml")
+
+
+def _run_compose_tier(plan: ComposeTierPlan, ctx, keep: bool):
+    client = docker_engine.connect()
+    images = [plan.environment[key] for key in ("MODEL_IMAGE", "RUNNER_IMAGE", "POSTGRES_IMAGE")]
+    missing = [image for image in images if not docker_engine.image_present(client, image)]
+    if missing:
+        raise CannotRun(f"image(s) {', '.join(missing)} not present: run `python -m ci build` (or pass --image)")
+    reports = _fresh_reports(ctx, plan.tier)
+    compose = ComposeRunner(ctx.root, plan.environment)
+    runner_output: list[str] = []
+    succeeded = False
+    try:
+        if plan.services:
+            progress(f"starting {', '.join(plan.services)} as compose project {plan.project}")
+            started = compose.capture(plan.up_command(), timeout=plan.service_timeout_seconds + 120)
+            if started.returncode != 0:
+                _save_logs(compose, plan, reports, runner_output)
+                raise CannotRun(_unhealthy_message(compose, plan, started.stderr))
+        progress(f"pytest {plan.tier} in the {plan.runner_service} container")
+
+        def show(line: str) -> None:
+            line = redact(line, plan.secrets)
+            runner_output.append(line)
+            print(line, flush=True)
+
+        try:
+            exit_code = compose.stream(plan.run_command(), show, timeout=plan.timeout_seconds)
+        except TimeoutError:
+            _save_logs(compose, plan, reports, runner_output)
+            raise CheckFailed(f"tier {plan.tier} did not finish within {plan.timeout_seconds}s; "
+                              f"logs in {reports.relative_to(ctx.root)}/logs/") from None
+        copy_from_container(client, plan.runner_container, plan.reports_in_container, ctx.root / REPORTS_DIR)
+        result = _interpret(plan.tier, exit_code, reports / "junit.xml")
+        succeeded = result[1] == EXIT_OK
+        return result
+    finally:
+        if not succeeded and not (reports / "logs").exists():
+            _save_logs(compose, plan, reports, runner_output)
+        if keep:
+            _print_keep_hints(compose, plan)
+        else:
+            _tear_down(compose, client, plan)
+
+
+def _interpret(tier: str, exit_code: int, junit):
     if exit_code == PYTEST_NO_TESTS:
         raise CheckFailed(f"tier {tier} ran no tests: an empty tier never counts as passing")
     if exit_code not in (0, 1) or not junit.exists():
-        raise CannotRun(f"tier {tier} could not run (pytest exit code {exit_code})")
-    result = read_junit(tier, junit)
-    return result, (EXIT_OK if exit_code == 0 else EXIT_FAILED)
+        raise CannotRun(f"tier {tier} could not run (exit code {exit_code}, "
+                        f"{'no' if not junit.exists() else 'a'} JUnit report)")
+    return read_junit(tier, junit), (EXIT_OK if exit_code == 0 else EXIT_FAILED)
+
+
+def _unhealthy_message(compose: ComposeRunner, plan: ComposeTierPlan, stderr: str) -> str:
+    states = compose.service_states(plan.compose())
+    bad = [state for state in states
+           if state.get("Health") not in ("", "healthy", None) or state.get("State") != "running"]
+    if not bad:
+        return f"the {plan.tier} stack did not start: {redact(stderr.strip()[-500:], plan.secrets)}"
+    service = bad[0].get("Service", "?")
+    condition = bad[0].get("Health") or bad[0].get("State")
+    tail = compose.capture(plan.logs_command(service), timeout=60).stdout.splitlines()[-LOG_TAIL_LINES:]
+    log = redact("\n".join(tail), plan.secrets)
+    return f"service '{service}' never became healthy ({condition}); its log ends with:\n{log}"
+
+
+def _save_logs(compose: ComposeRunner, plan: ComposeTierPlan, reports, runner_output: list[str]) -> None:
+    logs = reports / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for service in plan.services:
+        result = compose.capture(plan.logs_command(service), timeout=60)
+        (logs / f"{service}.log").write_text(redact(result.stdout + result.stderr, plan.secrets))
+    (logs / "runner.log").write_text("\n".join(runner_output) + "\n")
+    info(f"  service logs saved to {logs}")
+
+
+def _tear_down(compose: ComposeRunner, client, plan: ComposeTierPlan) -> None:
+    result = compose.capture(plan.down_command(), timeout=180)
+    if result.returncode != 0:
+        info(f"  warning: compose down failed: {redact(result.stderr.strip()[-300:], plan.secrets)}")
+    # `compose run` containers are removed by `down`; this catches one left by an interrupted run.
+    docker_engine.remove_labelled_containers(client, [f"com.docker.compose.project={plan.project}"])
+
+
+def _print_keep_hints(compose: ComposeRunner, plan: ComposeTierPlan) -> None:
+    info(f"stack kept: compose project {plan.project}")
+    if "model" in plan.services:
+        port = compose.capture(plan.compose("port", "model", "8000"), timeout=30).stdout.strip()
+        if port:
+            info(f"  model: http://{port}")
+    info(f"  tear it down with: python -m ci cleanup --project {plan.project}")

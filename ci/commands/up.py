@@ -1,12 +1,11 @@
 """`ci up`: run the built image on this machine, wait until /ready answers, and print its URL."""
 
-from ci.commands.build import BUILD_REPORT
+from ci.commands.build import built_model_image
 from ci.commands.outcome import Outcome
 from ci.console import progress
-from ci.errors import CannotRun
 from ci.executor import docker_engine
 from ci.local_service import local_service_plan
-from ci.reports import read_json_report, write_json_report
+from ci.reports import write_json_report
 
 NAME = "up"
 HELP = "start the model image locally (replacing a previous one) and print the URL where it answers"
@@ -16,17 +15,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--image", help="image reference (default: the last `ci build`, from reports/build.json)")
 
 
-def image_under_test(ctx, explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    report = read_json_report(ctx.root, BUILD_REPORT)
-    if not report:
-        raise CannotRun("no image given and reports/build.json is missing; run `python -m ci build` or pass --image")
-    return report["image"]
-
-
 def run(args, ctx) -> Outcome:
-    plan = local_service_plan(ctx.config, image_under_test(ctx, args.image))
+    plan = local_service_plan(ctx.config, built_model_image(ctx, args.image))
     client = docker_engine.connect()
     replaced = docker_engine.remove_labelled_containers(client, plan.label_filter)
     if replaced:

@@ -62,14 +62,14 @@ def import_rootfs(client: docker.DockerClient, tarball: Path, reference: str) ->
 
 def build_image(client: docker.DockerClient, *, context: Path, dockerfile: str, tag: str,
                 buildargs: dict[str, str], labels: dict[str, str],
-                on_progress: Callable[[str], None]) -> str:
+                on_progress: Callable[[str], None], target: str | None = None) -> str:
     """Build with the engine's builder, streaming its steps; returns the image id.
 
     A failed build raises CheckFailed carrying the builder's own message.
     """
     stream = client.api.build(
         path=str(context), dockerfile=dockerfile, tag=tag, buildargs=buildargs, labels=labels,
-        rm=True, forcerm=True, pull=False, decode=True,
+        rm=True, forcerm=True, pull=False, decode=True, target=target,
     )
     image_id = ""
     recent_output: list[str] = []
@@ -168,3 +168,32 @@ def _short(error: Exception) -> str:
     if isinstance(error, BuildError):
         return error.msg
     return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
+
+
+def remove_compose_projects(client: docker.DockerClient, matches: Callable[[str], bool]) -> dict[str, list[str]]:
+    """Remove the containers, then networks and volumes, of every compose project whose name matches."""
+    removed: dict[str, list[str]] = {"containers": [], "networks": [], "volumes": []}
+    label = {"label": COMPOSE_PROJECT_LABEL}
+    for container in client.containers.list(all=True, filters=label):
+        if matches(container.labels.get(COMPOSE_PROJECT_LABEL, "")):
+            _ignore_missing(lambda: container.remove(force=True, v=True))
+            removed["containers"].append(container.name)
+    for network in client.networks.list(filters=label):
+        if matches(network.attrs.get("Labels", {}).get(COMPOSE_PROJECT_LABEL, "")):
+            _ignore_missing(network.remove)
+            removed["networks"].append(network.name)
+    for volume in client.volumes.list(filters=label):
+        if matches((volume.attrs.get("Labels") or {}).get(COMPOSE_PROJECT_LABEL, "")):
+            _ignore_missing(lambda: volume.remove(force=True))
+            removed["volumes"].append(volume.name)
+    return removed
+
+
+def _ignore_missing(action: Callable[[], object]) -> None:
+    try:
+        action()
+    except NotFound:
+        pass

@@ -1,116 +1,128 @@
-"""Fixtures that run the image under test (MODEL_IMAGE) as real containers on the Docker engine.
+"""The integration tier runs in the runner container of the Compose stack: the model service (the image under
+test) at MODEL_URL and PostgreSQL at DATABASE_URL are really running. Without them the tier fails, never skips.
 
-Without an engine or an image this tier fails loudly: a skipped integration tier must never look green.
+Some cases need a service that is deliberately broken or stopped: those start the image's own server code
+(`python -m model_app.serve`, the same code and artifact, installed in the runner) as a subprocess.
 """
 
-import io
 import os
-import secrets
-import tarfile
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-import docker
+import psycopg
 import pytest
 import requests
 
-TEST_LABEL = "io.mlci.test-run"
-RUN_ID = secrets.token_hex(4)
+from model_app.dataset import load_split
+from model_app.features import FEATURE_NAMES
+
+
+def _required(variable: str) -> str:
+    value = os.environ.get(variable, "")
+    if not value:
+        pytest.fail(f"{variable} is not set: run this tier through `python -m ci test integration`", pytrace=False)
+    return value
 
 
 @pytest.fixture(scope="session")
-def docker_client():
+def model_url() -> str:
+    url = _required("MODEL_URL").rstrip("/")
     try:
-        client = docker.from_env(timeout=60)
-        client.ping()
-    except Exception as error:  # any failure to reach the engine must fail the tier, not skip it
-        pytest.fail(f"the integration tier needs a Docker engine: {error}", pytrace=False)
-    yield client
-    for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
-        container.remove(force=True, v=True)
+        requests.get(f"{url}/ready", timeout=10).raise_for_status()
+    except requests.RequestException as error:
+        pytest.fail(f"the model service at {url} is not ready: {error}", pytrace=False)
+    return url
 
 
 @pytest.fixture(scope="session")
-def image(docker_client):
-    reference = os.environ.get("MODEL_IMAGE")
-    if not reference:
-        pytest.fail("MODEL_IMAGE is not set: run this tier through `python -m ci test integration`", pytrace=False)
+def database_url() -> str:
+    url = _required("DATABASE_URL")
     try:
-        docker_client.images.get(reference)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"image {reference} is not present: run `python -m ci build`", pytrace=False)
-    return reference
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.Error as error:
+        pytest.fail(f"PostgreSQL is not reachable: {error}", pytrace=False)
+    return url
 
 
-class Service:
-    def __init__(self, container, url):
-        self.container = container
+@pytest.fixture(scope="session")
+def eval_records() -> list[dict]:
+    split = load_split()
+    return [{name: float(value) for name, value in zip(FEATURE_NAMES, row)} for row in split.eval_features]
+
+
+@pytest.fixture(scope="session")
+def eval_labels() -> list[int]:
+    return [int(label) for label in load_split().eval_labels]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ServerProcess:
+    def __init__(self, process: subprocess.Popen, url: str, log_path: Path):
+        self.process = process
         self.url = url
+        self.log_path = log_path
 
-    def logs(self) -> str:
-        return self.container.logs().decode(errors="replace")
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
-    def post_json(self, path, payload, **kwargs):
-        return requests.post(self.url + path, json=payload, timeout=10, **kwargs)
+    def stop(self, timeout: float = 20) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
 
 
 @pytest.fixture
-def start_service(docker_client, image):
-    started = []
-
-    def start(environment=None, read_only=True, replace_files=None, wait_ready=True) -> Service:
-        container = docker_client.containers.create(
-            image, detach=True, environment=environment or {}, labels={TEST_LABEL: RUN_ID},
-            ports={"8000/tcp": ("127.0.0.1", None)}, read_only=read_only,
-            tmpfs={"/data": "rw,size=16m,uid=10001,gid=10001"} if read_only else {},
-        )
-        started.append(container)
-        for path, content in (replace_files or {}).items():
-            container.put_archive(os.path.dirname(path), _tar_of(os.path.basename(path), content))
-        container.start()
-        container.reload()
-        port = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
-        service = Service(container, f"http://127.0.0.1:{port}")
-        _wait_for(service, "/ready" if wait_ready else "/health")
-        return service
-
-    yield start
-    for container in started:
-        container.remove(force=True, v=True)
+def model_copy(tmp_path) -> Path:
+    """A private copy of the artifact the runner carries (the same one the image serves)."""
+    destination = tmp_path / "model"
+    shutil.copytree(os.environ.get("MODEL_DIR", "build/model"), destination)
+    return destination
 
 
-def _wait_for(service: Service, path: str, timeout: float = 30) -> None:
+@pytest.fixture
+def spawn_server(tmp_path):
+    servers = []
+
+    def spawn(model_dir: Path, environment: dict | None = None, wait_for: str = "/ready") -> ServerProcess:
+        port = free_port()
+        log_path = tmp_path / f"server-{port}.log"
+        # The runner's own DATABASE_URL is not inherited: a server logs to PostgreSQL only when a test asks.
+        env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+        env.update({"MODEL_DIR": str(model_dir), "HOST": "127.0.0.1", "PORT": str(port),
+                    "PREDICTION_LOG_PATH": str(tmp_path / f"predictions-{port}.sqlite"), **(environment or {})})
+        with log_path.open("wb") as log:
+            process = subprocess.Popen([sys.executable, "-m", "model_app.serve"], env=env, stdout=log,
+                                       stderr=subprocess.STDOUT)
+        server = ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
+        servers.append(server)
+        _wait_until(server, wait_for)
+        return server
+
+    yield spawn
+    for server in servers:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+
+def _wait_until(server: ServerProcess, path: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"the server exited early:\n{server.log()}", pytrace=False)
         try:
-            if requests.get(service.url + path, timeout=2).status_code == 200:
+            if requests.get(server.url + path, timeout=2).status_code == 200:
                 return
         except requests.RequestException:
             pass
-        service.container.reload()
-        if service.container.status == "exited":
-            break
         time.sleep(0.1)
-    pytest.fail(f"{path} never answered 200; container log:\n{service.logs()}", pytrace=False)
-
-
-def _tar_of(name: str, content: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        info = tarfile.TarInfo(name)
-        info.size = len(content)
-        info.mode = 0o644
-        archive.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
-
-
-def read_file_from(container, path: str) -> bytes:
-    stream, _ = container.get_archive(path)
-    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-        member = archive.getmembers()[0]
-        return archive.extractfile(member).read()
-
-
-def extract_dir_from(container, path: str, destination) -> None:
-    stream, _ = container.get_archive(path)
-    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-        archive.extractall(destination, filter="data")
+    pytest.fail(f"{path} never answered 200:\n{server.log()}", pytrace=False)

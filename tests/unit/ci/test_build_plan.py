@@ -46,5 +46,15 @@ def test_private_index_is_passed_to_the_build():
 
 def test_references_start_with_the_primary_tag():
     result = plan({})
-    assert result.primary_reference == "ml-model-service:fedcba987654"
-    assert result.references == ["ml-model-service:fedcba987654", "ml-model-service:main-local"]
+    assert result.primary_reference() == "ml-model-service:fedcba987654"
+    assert result.references() == ["ml-model-service:fedcba987654", "ml-model-service:main-local"]
+
+
+def test_test_images_share_the_tags_and_say_their_role():
+    result = plan({})
+    assert result.references("runner") == ["ml-model-service-runner:fedcba987654", "ml-model-service-runner:main-local"]
+    assert result.spec("runner").target == "test-runner"
+    assert result.spec("model").target == "runtime"
+    assert result.spec("postgres").dockerfile == "docker/postgres/Dockerfile"
+    assert result.labels_for("runner")["io.mlci.image-role"] == "runner"
+    assert "io.mlci.image-role" not in result.labels
