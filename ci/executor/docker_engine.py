@@ -79,7 +79,7 @@ def build_image(client: docker.DockerClient, *, context: Path, dockerfile: str, 
             raise CheckFailed(f"image build failed: {chunk['error'].strip()}" + (f"\n{detail}" if detail else ""))
         line = chunk.get("stream", "").rstrip()
         if line.startswith("Step "):
-            on_progress(line)
+            on_progress(line if len(line) <= 110 else line[:107] + "...")
         elif line:
             recent_output.append(line)
         if "aux" in chunk and "ID" in chunk["aux"]:
