@@ -47,6 +47,16 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class RegistryConfig:
+    """Where `ci push` sends images. Credentials never live here: REGISTRY_USERNAME / REGISTRY_PASSWORD."""
+
+    address: str = "127.0.0.1:5000"
+    repository: str = "ml-model-service"
+    push_attempts: int = 4
+    retry_backoff_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
 class TiersConfig:
     compose_file: str = "docker-compose.ci.yml"
     # How long a tier may run, and how long its services may take to become healthy.
@@ -72,6 +82,7 @@ class Config:
     project: ProjectConfig = field(default_factory=ProjectConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
     test: TiersConfig = field(default_factory=TiersConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
 

@@ -23,6 +23,8 @@ def run(args, ctx) -> Outcome:
     if args.dry_run:
         plan = build_plan_for(ctx.config, ctx.identity, ctx.config.image.base, ctx.environ)
         info(json.dumps(plan.as_dict(), indent=2, sort_keys=True))
+        info("(the model's name, version, artifact sha256 and metrics are added as io.mlci.model.* labels "
+             "once training has run inside the build)")
         return Outcome.ok(f"dry run: would build {', '.join(plan.references(MODEL))}")
     client = docker_engine.connect()
     plan, base_reason = plan_with_base(ctx, client)
@@ -31,7 +33,7 @@ def run(args, ctx) -> Outcome:
     model = build_images(ctx, client, plan, (MODEL,))[MODEL]
     write_json_report(ctx.root, BUILD_REPORT, {
         "image": model["reference"], "images": {MODEL: model}, "tags": plan.tags, "base_image": plan.base_image,
-        "labels": plan.labels_for(MODEL), "revision": ctx.identity.revision, "build_seconds": round(watch.seconds, 2),
+        "labels": model["labels"], "revision": ctx.identity.revision, "build_seconds": round(watch.seconds, 2),
     })
     return Outcome.ok(f"built {model['reference']} ({model['size_bytes'] / 1e6:.0f} MB) in {watch.seconds:.1f}s; "
                       f"tags {', '.join(plan.tags)}")

@@ -4,6 +4,8 @@ The engine is whatever DOCKER_HOST names (local socket by default, ssh:// for a 
 switching engines is configuration, not code.
 """
 
+import io
+import tarfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -197,3 +199,79 @@ def _ignore_missing(action: Callable[[], object]) -> None:
         action()
     except NotFound:
         pass
+
+
+class RegistryError(Exception):
+    """A registry operation failed; the message is the engine's or the registry's own."""
+
+
+def login(client: docker.DockerClient, registry: str, credentials: dict[str, str]) -> None:
+    """Check credentials against the registry (kept in this client's memory only, never in a config file)."""
+    try:
+        client.login(username=credentials["username"], password=credentials["password"], registry=registry,
+                     reauth=True)
+    except (APIError, requests.RequestException) as error:
+        raise RegistryError(_short(error)) from None
+
+
+def push_tag(client: docker.DockerClient, repository: str, tag: str,
+             credentials: dict[str, str] | None) -> str:
+    """Push one tag; returns the manifest digest the registry reported."""
+    digest = ""
+    try:
+        for chunk in client.images.push(repository, tag=tag, auth_config=credentials, stream=True, decode=True):
+            if "error" in chunk:
+                raise RegistryError(chunk["error"].strip())
+            digest = chunk.get("aux", {}).get("Digest", digest)
+    except (APIError, requests.RequestException) as error:
+        raise RegistryError(_short(error)) from None
+    if not digest:
+        raise RegistryError(f"the registry reported no digest for {repository}:{tag}")
+    return digest
+
+
+def registry_digest(client: docker.DockerClient, reference: str, credentials: dict[str, str] | None) -> str:
+    """Read back the manifest digest the registry now serves for reference."""
+    try:
+        return client.images.get_registry_data(reference, auth_config=credentials).id
+    except (APIError, requests.RequestException) as error:
+        raise RegistryError(_short(error)) from None
+
+
+def read_file_from_image(client: docker.DockerClient, image: str, path: str) -> bytes:
+    """Read one file out of an image without running it (a created, never started container)."""
+    container = client.containers.create(image, command=["true"])
+    try:
+        chunks, _ = container.get_archive(path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+            return archive.extractfile(archive.getmembers()[0]).read()
+    finally:
+        container.remove(force=True, v=True)
+
+
+def add_labels(client: docker.DockerClient, reference: str, labels: dict[str, str]) -> str:
+    """Put labels on an existing image (a FROM-only build: no layer changes) and move reference to it."""
+    stream = client.api.build(fileobj=io.BytesIO(f"FROM {reference}\n".encode()), tag=reference, labels=labels,
+                              rm=True, forcerm=True, pull=False, decode=True)
+    image_id = ""
+    for chunk in stream:
+        if "error" in chunk:
+            raise CheckFailed(f"labelling {reference} failed: {chunk['error'].strip()}")
+        image_id = chunk.get("aux", {}).get("ID", image_id)
+    return image_id or client.images.get(reference).id
+
+
+def remove_image_tags(client: docker.DockerClient, image_id: str, tags: tuple[str, ...]) -> bool:
+    """Untag (and so delete) an image; False when a container still uses it. Untagged images go by id."""
+    try:
+        for tag in tags:
+            client.images.remove(tag, noprune=False)
+        if not tags:
+            client.images.remove(image_id, noprune=False)
+    except NotFound:
+        return True
+    except APIError as error:
+        if error.status_code == 409:
+            return False
+        raise
+    return True

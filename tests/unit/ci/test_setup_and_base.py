@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from ci.base_image import bootstrap_command, choose_base
-from ci.commands.setup import (BOOTSTRAP_BASE, INSTALL_DOCKER, INSTALL_MMDEBSTRAP, LINK_COMPOSE, START_DOCKERD,
-                               EngineFacts, plan_base, plan_engine)
+from ci.commands.setup import (BOOTSTRAP_BASE, INSTALL_DOCKER, INSTALL_MMDEBSTRAP, INSTALL_REGISTRY, LINK_COMPOSE,
+                               START_DOCKERD, EngineFacts, plan_base, plan_engine)
 from ci.config import ImageConfig
 
 IMAGE = ImageConfig(base="python:3.11-slim", bootstrap_base="local/base:1")
@@ -24,6 +24,11 @@ def test_ready_machine_needs_nothing():
 def test_fresh_machine_installs_starts_and_links():
     fresh = facts(engine_reachable=False, dockerd_installed=False, compose_plugin_version="")
     assert plan_engine(fresh) == [INSTALL_DOCKER, START_DOCKERD, LINK_COMPOSE]
+
+
+def test_missing_local_registry_is_installed_only_where_packages_can_be():
+    assert plan_engine(facts(registry_installed=False)) == [INSTALL_REGISTRY]
+    assert plan_engine(facts(registry_installed=False, can_install=False)) == []
 
 
 def test_installed_but_stopped_engine_is_only_started():

@@ -1,0 +1,17 @@
+"""Image labels that describe the model inside: read from its training metadata after the build."""
+
+METADATA_PATH_IN_IMAGE = "/app/model/metadata.json"
+MODEL_LABEL_PREFIX = "io.mlci.model"
+
+
+def model_labels(metadata: dict) -> dict[str, str]:
+    labels = {
+        f"{MODEL_LABEL_PREFIX}.name": str(metadata.get("model_name", "")),
+        f"{MODEL_LABEL_PREFIX}.version": str(metadata.get("model_version", "")),
+        f"{MODEL_LABEL_PREFIX}.artifact-sha256": str(metadata.get("artifact", {}).get("sha256", "")),
+        f"{MODEL_LABEL_PREFIX}.training-data-sha256": str(
+            metadata.get("training_data", {}).get("fingerprint_sha256", "")),
+    }
+    for name, value in sorted(metadata.get("metrics", {}).items()):
+        labels[f"{MODEL_LABEL_PREFIX}.metric.{name}"] = str(value)
+    return {key: value for key, value in labels.items() if value}

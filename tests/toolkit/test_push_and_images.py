@@ -1,0 +1,174 @@
+"""`ci push` against a real registry (Debian's docker-registry on loopback), and `ci images prune`."""
+
+import io
+import json
+import os
+import secrets
+import socket
+import time
+
+import bcrypt
+import docker
+import pytest
+import requests
+
+from ci.executor.registry import LocalRegistry
+from tests.toolkit.conftest import run_ci
+
+MANIFEST_TYPES = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("registry")
+    password = secrets.token_urlsafe(16)
+    htpasswd = workdir / "htpasswd"
+    htpasswd.write_text("pusher:" + bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode() + "\n")
+    local = LocalRegistry(f"127.0.0.1:{free_port()}", workdir, htpasswd).start()
+    yield {"address": local.address, "username": "pusher", "password": password}
+    local.stop()
+
+
+def push_env(registry: dict, **overrides) -> dict:
+    return {**os.environ, "MLCI_REGISTRY_ADDRESS": registry["address"], "REGISTRY_USERNAME": registry["username"],
+            "REGISTRY_PASSWORD": registry["password"], **overrides}
+
+
+def untag_registry_copies(engine, address: str) -> None:
+    """Remove the registry's tags and digest references from local images (the image itself stays if tagged)."""
+    for image in engine.images.list():
+        for reference in image.tags + image.attrs.get("RepoDigests", []):
+            if reference.startswith(address + "/"):
+                engine.images.remove(reference)
+
+
+def test_push_then_pull_by_digest_gives_the_same_runnable_labelled_image(engine, registry, repository_copy):
+    copy = repository_copy()
+    result = run_ci(copy, "push", env=push_env(registry))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert registry["password"] not in result.stdout + result.stderr
+    report = json.loads((copy / "reports" / "build.json").read_text())
+    pushed = report["push"]
+    # The registry itself serves that digest for every tag.
+    for tag in report["tags"]:
+        response = requests.get(f"http://{registry['address']}/v2/ml-model-service/manifests/{tag}", timeout=10,
+                                auth=(registry["username"], registry["password"]),
+                                headers={"Accept": MANIFEST_TYPES})
+        assert response.headers["Docker-Content-Digest"] == pushed["digest"]
+
+    original = engine.images.get(report["image"])
+    original_tags = [tag for tag in original.tags if not tag.startswith(registry["address"])]
+    # noprune keeps the untagged parents: the build cache survives, only the image itself goes.
+    for tag in original.tags:
+        engine.images.remove(tag, noprune=True)
+    try:
+        assert not _present(engine, original.id)
+        pulled = engine.images.pull(pushed["image_by_digest"],
+                                    auth_config={"username": registry["username"], "password": registry["password"]})
+    finally:
+        _restore_tags(engine, (pushed["image_by_digest"], original.id), original_tags)
+    assert pulled.id == original.id
+    labels = pulled.labels
+    assert labels["io.mlci.model.version"].startswith("1.0.0+")
+    assert float(labels["io.mlci.model.metric.accuracy"]) >= 0.9
+    assert labels["org.opencontainers.image.revision"] == report["revision"]
+
+    container = engine.containers.run(pushed["image_by_digest"], detach=True, read_only=True,
+                                      tmpfs={"/data": "uid=10001,gid=10001"}, ports={"8000/tcp": ("127.0.0.1", None)})
+    try:
+        container.reload()
+        port = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
+        assert _ready(f"http://127.0.0.1:{port}/ready")
+    finally:
+        container.remove(force=True, v=True)
+        untag_registry_copies(engine, registry["address"])
+
+
+def _restore_tags(engine, candidates: tuple[str, ...], tags: list[str]) -> None:
+    """Give the image (pulled, or still there if the test failed early) its build tags back for later tiers."""
+    for reference in candidates:
+        if _present(engine, reference):
+            image = engine.images.get(reference)
+            for tag in tags:
+                repository, _, name = tag.rpartition(":")
+                image.tag(repository, name)
+            return
+
+
+def _present(engine, reference: str) -> bool:
+    try:
+        engine.images.get(reference)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def _ready(url: str, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def test_a_wrong_password_is_a_clear_error_that_never_shows_it(engine, registry, repository_copy):
+    wrong = "not-the-" + secrets.token_hex(6)
+    result = run_ci(repository_copy(), "push", env=push_env(registry, REGISTRY_PASSWORD=wrong))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "refused the credentials in REGISTRY_USERNAME/REGISTRY_PASSWORD" in result.stderr
+    assert wrong not in result.stdout + result.stderr
+
+
+def test_a_registry_that_is_down_fails_clearly_after_its_retries(engine, repository_copy):
+    address = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "MLCI_REGISTRY_ADDRESS": address, "MLCI_REGISTRY_PUSH_ATTEMPTS": "3",
+           "MLCI_REGISTRY_RETRY_BACKOFF_SECONDS": "0.2"}
+    try:
+        result = run_ci(repository_copy(), "push", env=env)
+    finally:
+        untag_registry_copies(engine, address)
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert f"push to {address} failed after 3 attempts" in result.stderr
+    assert "connection refused" in result.stderr
+    assert result.stderr.count("retrying in") == 2
+
+
+def test_prune_keeps_the_newest_images_per_branch_of_this_project_only(engine, repository_copy):
+    project = f"prune-test-{secrets.token_hex(3)}"
+    base = json.loads((repository_copy() / "reports" / "build.json").read_text())["base_image"]
+    built = []
+
+    def build(branch: str, number: int) -> str:
+        dockerfile = f"FROM {base}\nLABEL io.mlci.project={project} io.mlci.branch={branch} " \
+                     f"io.mlci.image-role=model test.number={number}\n"
+        image, _ = engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=f"{project}:{branch}-{number}",
+                                       rm=True)
+        built.append(f"{project}:{branch}-{number}")
+        time.sleep(1.1)  # distinct creation times
+        return image.id
+
+    try:
+        for number in range(3):
+            build("main", number)
+        build("feature", 0)
+        result = run_ci(repository_copy(), "images", "prune", "--keep", "1",
+                        env={**os.environ, "MLCI_PROJECT_NAME": project})
+        assert result.returncode == 0, result.stderr[-2000:]
+        remaining = {tag for image in engine.images.list(filters={"label": f"io.mlci.project={project}"})
+                     for tag in image.tags}
+        assert remaining == {f"{project}:main-2", f"{project}:feature-0"}
+        assert _present(engine, base), "prune must never touch images outside the project"
+    finally:
+        for tag in built:
+            if _present(engine, tag):
+                engine.images.remove(tag)
