@@ -10,13 +10,15 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE} AS build-base
 COPY docker/trust/ /opt/build-trust/
 COPY docker/pip-install.sh /usr/local/bin/pip-install
+COPY docker/apt-install.sh /usr/local/bin/apt-install
 ARG PIP_INDEX_URL
 ENV PYTHONDONTWRITEBYTECODE=1 PIP_DEFAULT_TIMEOUT=120
 
 FROM build-base AS runtime-deps
+RUN apt-install binutils
 COPY requirements/serve.txt /tmp/requirements/serve.txt
-RUN pip-install /opt/venv /tmp/requirements/serve.txt \
- && find /opt/venv -depth -type d -name tests -path "*/numpy/*" -exec rm -rf {} +
+COPY docker/trim-venv.sh /usr/local/bin/trim-venv
+RUN pip-install /opt/venv /tmp/requirements/serve.txt && trim-venv /opt/venv
 
 FROM build-base AS trainer
 COPY requirements/train.txt /tmp/requirements/train.txt
@@ -47,15 +49,22 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MODEL_
 USER 10001:10001
 CMD ["python", "-m", "pytest", "tests/unit"]
 
-# Last, so that a plain `docker build .` builds the service image.
-FROM ${BASE_IMAGE} AS runtime
+FROM ${BASE_IMAGE} AS runtime-base
+COPY docker/trim-runtime-base.sh /tmp/trim-runtime-base
 RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin model \
- && mkdir -p /data && chown 10001:10001 /data
+ && mkdir -p /data && chown 10001:10001 /data \
+ && /tmp/trim-runtime-base && rm /tmp/trim-runtime-base
+
+# Last, so that a plain `docker build .` builds the service image. One flattened base layer: files
+# deleted by the trim are really gone, not hidden under a later layer.
+FROM scratch AS runtime
+COPY --from=runtime-base / /
 COPY --from=runtime-deps /opt/venv /opt/venv
 COPY --from=trainer /artifacts/model.onnx /app/model/model.onnx
 COPY model_app/ /app/model_app/
 COPY --from=trainer /artifacts/metadata.json /app/model/metadata.json
-ENV PATH=/opt/venv/bin:$PATH \
+ENV PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin \
+    LANG=C.UTF-8 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MODEL_DIR=/app/model \

@@ -23,7 +23,9 @@ HELP = "check/install the Docker engine and Compose v2, and make sure a base ima
 INSTALL_DOCKER = "install the docker.io package"
 START_DOCKERD = "start dockerd"
 LINK_COMPOSE = "link the pinned Compose v2 binary as the docker CLI plugin"
-INSTALL_REGISTRY = "install the docker-registry package (the local registry the pipeline pushes to)"
+INSTALL_TOOLS = "install the pipeline's tools"
+# Program -> Debian package: the local registry the pipeline pushes to, and the benchmarks' load generator.
+TOOL_PACKAGES = {"docker-registry": "docker-registry", "wrk": "wrk"}
 INSTALL_MMDEBSTRAP = "install the mmdebstrap package"
 BOOTSTRAP_BASE = "bootstrap the base image from the OS package mirror"
 
@@ -34,7 +36,7 @@ class EngineFacts:
     dockerd_installed: bool
     compose_plugin_version: str
     compose_binary_available: bool
-    registry_installed: bool = True
+    missing_tools: tuple[str, ...] = ()
     can_install: bool = True
 
 
@@ -50,9 +52,9 @@ def plan_engine(facts: EngineFacts) -> list[str]:
         actions.append(START_DOCKERD)
     if not facts.compose_plugin_version and facts.compose_binary_available:
         actions.append(LINK_COMPOSE)
-    # Optional: without it the pipeline pushes to a registry configured elsewhere.
-    if not facts.registry_installed and facts.can_install:
-        actions.append(INSTALL_REGISTRY)
+    # Optional: without them the pipeline pushes to a registry configured elsewhere and benchmarks cannot load.
+    if facts.missing_tools and facts.can_install:
+        actions.append(INSTALL_TOOLS)
     return actions
 
 
@@ -68,7 +70,7 @@ def gather_engine_facts() -> EngineFacts:
         dockerd_installed=which("dockerd") is not None,
         compose_plugin_version=host.compose_v2_version(["docker", "compose"]) if which("docker") else "",
         compose_binary_available=host.bundled_compose_binary() is not None,
-        registry_installed=which("docker-registry") is not None,
+        missing_tools=tuple(TOOL_PACKAGES[program] for program in TOOL_PACKAGES if which(program) is None),
         can_install=host.can_install_packages(),
     )
 
@@ -130,8 +132,8 @@ def _apply_engine(actions: list[str], done: list[str]) -> None:
             host.start_dockerd()
         elif action == LINK_COMPOSE:
             host.link_compose_plugin(host.bundled_compose_binary())
-        elif action == INSTALL_REGISTRY:
-            host.apt_install(["docker-registry"])
+        elif action == INSTALL_TOOLS:
+            host.apt_install(list(TOOL_PACKAGES.values()))
         done.append(action)
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from ci.base_image import bootstrap_command, choose_base
-from ci.commands.setup import (BOOTSTRAP_BASE, INSTALL_DOCKER, INSTALL_MMDEBSTRAP, INSTALL_REGISTRY, LINK_COMPOSE,
+from ci.commands.setup import (BOOTSTRAP_BASE, INSTALL_DOCKER, INSTALL_MMDEBSTRAP, INSTALL_TOOLS, LINK_COMPOSE,
                                START_DOCKERD, EngineFacts, plan_base, plan_engine)
 from ci.config import ImageConfig
 
@@ -27,8 +27,8 @@ def test_fresh_machine_installs_starts_and_links():
 
 
 def test_missing_local_registry_is_installed_only_where_packages_can_be():
-    assert plan_engine(facts(registry_installed=False)) == [INSTALL_REGISTRY]
-    assert plan_engine(facts(registry_installed=False, can_install=False)) == []
+    assert plan_engine(facts(missing_tools=("wrk",))) == [INSTALL_TOOLS]
+    assert plan_engine(facts(missing_tools=("wrk",), can_install=False)) == []
 
 
 def test_installed_but_stopped_engine_is_only_started():
