@@ -17,11 +17,13 @@ import docker
 
 from benchmarks.common import REPOSITORY_ROOT, save_result
 from ci.base_image import resolve_base
-from ci.build_plan import host_ca_bundle
+from ci.build_trust import TRUST_DIR, trust_files
 from ci.config import ImageConfig
 from ci.executor import docker_engine
+from ci.executor.files import sync_directory
 
-CONTEXT_PARTS = ("Dockerfile", ".dockerignore", "model_app", "requirements", "docker")
+CONTEXT_PARTS = ("Dockerfile", ".dockerignore", "model_app", "ci", "tests", "requirements", "docker", "ci.toml",
+                 "pytest.ini", ".flake8", ".coveragerc", "docker-compose.ci.yml")
 BENCH_REPOSITORY = "ml-model-service-bench"
 
 
@@ -32,20 +34,18 @@ def copy_context(destination: Path) -> None:
             shutil.copytree(source, destination / part, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, destination / part)
-    bundle = host_ca_bundle()
-    if bundle:
-        shutil.copyfile(bundle, destination / "docker" / "trust" / "ca-certificates.crt")
+    sync_directory(destination / TRUST_DIR, trust_files(), keep=("README.md",))
 
 
 def timed_build(client, context: Path, base: str, tag: str, nocache: bool = False) -> float:
     started = time.perf_counter()
     if nocache:
         client.images.build(path=str(context), tag=f"{BENCH_REPOSITORY}:{tag}", nocache=True, rm=True,
-                            forcerm=True, buildargs={"BASE_IMAGE": base, "GIT_COMMIT": "bench"})
+                            forcerm=True, target="runtime", buildargs={"BASE_IMAGE": base, "GIT_COMMIT": "bench"})
     else:
         docker_engine.build_image(client, context=context, dockerfile="Dockerfile", tag=f"{BENCH_REPOSITORY}:{tag}",
                                   buildargs={"BASE_IMAGE": base, "GIT_COMMIT": "bench"}, labels={},
-                                  on_progress=lambda line: None)
+                                  on_progress=lambda line: None, target="runtime")
     return time.perf_counter() - started
 
 

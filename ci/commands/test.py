@@ -26,6 +26,8 @@ TEST_IMAGES_REPORT = "test-images.json"
 HELP = "run a test tier (host, unit, integration, acceptance) or all; reports in reports/<tier>/"
 
 PYTEST_NO_TESTS = 5
+# The compose file names the model image even when a tier starts no model service.
+NO_MODEL_IMAGE = "none:unit-tier-starts-no-model"
 LOG_TAIL_LINES = 25
 
 
@@ -59,11 +61,7 @@ def run(args, ctx) -> Outcome:
     if (args.base_url or args.baseline_url or args.smoke) and args.tier != "acceptance":
         raise UserError("--base-url, --baseline-url and --smoke apply to the acceptance tier only")
     extra = pytest_extra(args)
-    images: dict[str, str] = {}
-    if any(tier != HOST_TIER for tier in tiers):
-        images = {**test_images(ctx), MODEL: built_model_image(ctx, args.image)}
-    elif HOST_TIER in tiers:
-        images = {MODEL: built_model_image(ctx, args.image)}
+    images = _images_for(ctx, tiers, args.image)
     results, failed = [], []
     for tier in tiers:
         progress(f"tier {tier}")
@@ -88,6 +86,16 @@ def run(args, ctx) -> Outcome:
     return Outcome.ok(line)
 
 
+def _images_for(ctx, tiers: tuple[str, ...], explicit_model: str | None) -> dict[str, str]:
+    """The unit tier needs no model image (it runs before the Build stage); the other tiers test the built one."""
+    images: dict[str, str] = {}
+    if any(tier != HOST_TIER for tier in tiers):
+        images.update(test_images(ctx))
+    needs_model = any(tier not in ("unit",) for tier in tiers)
+    images[MODEL] = built_model_image(ctx, explicit_model) if needs_model else NO_MODEL_IMAGE
+    return images
+
+
 def _fresh_reports(ctx, tier: str):
     directory = ctx.root / REPORTS_DIR / tier
     shutil.rmtree(directory, ignore_errors=True)
@@ -105,7 +113,9 @@ def _run_host_tier(ctx, model_image: str, extra: list[str]):
 
 def _run_compose_tier(plan: ComposeTierPlan, ctx, keep: bool):
     client = docker_engine.connect()
-    images = [plan.environment[key] for key in ("MODEL_IMAGE", "RUNNER_IMAGE", "POSTGRES_IMAGE")]
+    images = [plan.environment[key] for key in ("RUNNER_IMAGE", "POSTGRES_IMAGE")]
+    if "model" in plan.services:
+        images.append(plan.environment["MODEL_IMAGE"])
     missing = [image for image in images if not docker_engine.image_present(client, image)]
     if missing:
         raise CannotRun(f"image(s) {', '.join(missing)} not present: run `python -m ci build` (or pass --image)")
