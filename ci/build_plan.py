@@ -11,6 +11,7 @@ PROJECT_LABEL = "io.mlci.project"
 BRANCH_LABEL = "io.mlci.branch"
 IMAGE_ROLE_LABEL = "io.mlci.image-role"
 MODEL, RUNNER, POSTGRES = "model", "runner", "postgres"
+PROXY, TARGET_HOST = "proxy", "target-host"
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ def build_plan_for(config: Config, identity: BuildIdentity, base_image: str,
         ImageSpec(MODEL, config.image.repository, config.image.dockerfile, target="runtime"),
         ImageSpec(RUNNER, config.image.runner_repository, config.image.dockerfile, target="test-runner"),
         ImageSpec(POSTGRES, config.image.postgres_repository, config.image.postgres_dockerfile),
+        ImageSpec(PROXY, f"{config.image.repository}-proxy", "docker/proxy/Dockerfile"),
+        ImageSpec(TARGET_HOST, f"{config.image.repository}-target-host", "docker/target-host/Dockerfile"),
     )
     return BuildPlan(tags=tags, base_image=base_image, images=images, buildargs=buildargs,
                      labels={key: value for key, value in labels.items() if value})

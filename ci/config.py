@@ -16,6 +16,10 @@ from ci.errors import ConfigError
 
 CONFIG_FILE = "ci.toml"
 ENV_PREFIX = "MLCI_"
+# Selects another configuration file (tests, one-off environments); not a key override.
+CONFIG_FILE_VARIABLE = "MLCI_CONFIG_FILE"
+ENVIRONMENTS = "environments"
+IMAGE_TRANSFERS = ("auto", "pull", "stream")
 
 
 @dataclass(frozen=True)
@@ -78,11 +82,45 @@ class GatesConfig:
 
 
 @dataclass(frozen=True)
+class DeployConfig:
+    """How `ci deploy` behaves on every target host."""
+
+    state_dir: str = "/var/lib/mlci"
+    # Releases kept on each host (the active one included) for instant rollback.
+    keep_releases: int = 3
+    lock_wait_seconds: int = 120
+    # A lock whose heartbeat is older than this belongs to a dead deploy and is taken over.
+    lock_stale_seconds: int = 60
+    health_timeout_seconds: int = 60
+    drain_seconds: int = 10
+    # Requests per second the cutover probe sends to the public port while traffic switches.
+    probe_rate: int = 50
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """One deploy environment: its hosts (user@host:port for SSH) and how the agent reaches each host's service."""
+
+    hosts: tuple[str, ...] = ()
+    # The URL of each host's public port as seen from the agent, in the order of hosts.
+    public_urls: tuple[str, ...] = ()
+    public_port: int = 8080
+    # Hosts updated at a time.
+    batch_size: int = 1
+    # auto: pull from the registry when the host reaches it, else stream over SSH; or always pull / stream.
+    image_transfer: str = "auto"
+    ssh_key_file: str = "~/.ssh/id_ed25519"
+    known_hosts_file: str = "~/.ssh/known_hosts"
+
+
+@dataclass(frozen=True)
 class Config:
     project: ProjectConfig = field(default_factory=ProjectConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    deploy: DeployConfig = field(default_factory=DeployConfig)
+    environments: dict = field(default_factory=dict)
     test: TiersConfig = field(default_factory=TiersConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
 
@@ -90,7 +128,7 @@ class Config:
 def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
     """Read root/ci.toml (optional) and MLCI_* variables over the defaults."""
     environ = os.environ if environ is None else environ
-    path = root / CONFIG_FILE
+    path = Path(environ[CONFIG_FILE_VARIABLE]) if environ.get(CONFIG_FILE_VARIABLE) else root / CONFIG_FILE
     data: dict = {}
     if path.exists():
         try:
@@ -104,20 +142,45 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
 def config_from_mapping(data: dict, source: str) -> Config:
     sections = {}
     for section_name, section_data in data.items():
-        section_type = _section_type(section_name, source)
         if not isinstance(section_data, dict):
             raise ConfigError(f"{source}: [{section_name}] must be a table")
-        values = {}
-        for key, value in section_data.items():
-            expected = _field_type(section_type, section_name, key, source)
-            values[key] = _checked(value, expected, f"{source}: {section_name}.{key}")
-        sections[section_name] = section_type(**values)
+        if section_name == ENVIRONMENTS:
+            sections[section_name] = {
+                name: _environment(name, table, source) for name, table in section_data.items()}
+            continue
+        sections[section_name] = _section(_section_type(section_name, source), section_name, section_data, source)
     return Config(**sections)
+
+
+def _section(section_type: type, section_name: str, section_data: dict, source: str):
+    values = {}
+    for key, value in section_data.items():
+        expected = _field_type(section_type, section_name, key, source)
+        values[key] = _checked(value, expected, f"{source}: {section_name}.{key}")
+    return section_type(**values)
+
+
+def _environment(name: str, table: object, source: str) -> EnvironmentConfig:
+    where = f"{ENVIRONMENTS}.{name}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [{where}] must be a table")
+    environment = _section(EnvironmentConfig, where, table, source)
+    if not environment.hosts:
+        raise ConfigError(f"{source}: {where}.hosts must list at least one user@host:port")
+    if len(environment.public_urls) != len(environment.hosts):
+        raise ConfigError(f"{source}: {where}.public_urls must give one URL per host "
+                          f"({len(environment.hosts)} hosts, {len(environment.public_urls)} URLs)")
+    if environment.image_transfer not in IMAGE_TRANSFERS:
+        raise ConfigError(f"{source}: {where}.image_transfer must be one of {', '.join(IMAGE_TRANSFERS)}, "
+                          f"got {environment.image_transfer!r}")
+    if environment.batch_size < 1:
+        raise ConfigError(f"{source}: {where}.batch_size must be at least 1")
+    return environment
 
 
 def apply_env_overrides(config: Config, environ: dict[str, str]) -> Config:
     for variable, raw in sorted(environ.items()):
-        if not variable.startswith(ENV_PREFIX):
+        if not variable.startswith(ENV_PREFIX) or variable == CONFIG_FILE_VARIABLE:
             continue
         section_name, _, key = variable[len(ENV_PREFIX):].lower().partition("_")
         section_type = _section_type(section_name, variable)
@@ -129,6 +192,8 @@ def apply_env_overrides(config: Config, environ: dict[str, str]) -> Config:
 
 
 def _section_type(name: str, source: str) -> type:
+    if name == ENVIRONMENTS:
+        raise ConfigError(f"{source}: environments are configured in ci.toml tables [environments.<name>] only")
     for item in fields(Config):
         if item.name == name:
             return item.default_factory().__class__
@@ -146,9 +211,9 @@ def _field_type(section_type: type, section_name: str, key: str, source: str) ->
 
 def _checked(value: object, expected: type, where: str) -> object:
     origin = typing.get_origin(expected)
-    if origin is list or expected is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where} must be a list, got {type(value).__name__}")
+    if origin in (list, tuple) or expected in (list, tuple):
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise ConfigError(f"{where} must be a list of non-empty strings, got {value!r}")
         return tuple(value)
     if expected is int:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -15,7 +15,7 @@ TIERS = (HOST_TIER, *COMPOSE_TIERS)
 # Tiers whose code under test runs inside the test process (or its subprocesses), so coverage means something.
 COVERAGE_TIERS = ("host", "unit", "integration")
 TIER_PATHS = {
-    "host": ("tests/unit/ci", "tests/image", "tests/toolkit"),
+    "host": ("tests/unit/ci", "tests/image", "tests/toolkit", "tests/deploy"),
     "unit": ("tests/unit",),
     "integration": ("tests/integration",),
     "acceptance": ("tests/acceptance",),

@@ -188,7 +188,8 @@ class ModelService:
     async def _ready(self, scope, receive):
         if self.predictor is None:
             return 503, JSON_HEADERS, orjson.dumps({"status": "not ready", "reason": self.not_ready_reason})
-        return 200, JSON_HEADERS, orjson.dumps({"status": "ready", "model_version": self.model_version})
+        return 200, JSON_HEADERS, orjson.dumps(
+            {"status": "ready", "model_version": self.model_version, "release": self.settings.release_id})
 
     async def _metadata(self, scope, receive):
         if self.predictor is None:

@@ -21,6 +21,8 @@ class Settings:
     prediction_log_queue: int = 100_000
     shutdown_timeout_seconds: int = 10
     log_level: str = "info"
+    # Set by `ci deploy` on each release container, so clients can tell releases apart in /ready.
+    release_id: str = ""
 
 
 _VARIABLES = {
@@ -34,6 +36,7 @@ _VARIABLES = {
     "PREDICTION_LOG_QUEUE": "prediction_log_queue",
     "SHUTDOWN_TIMEOUT_SECONDS": "shutdown_timeout_seconds",
     "LOG_LEVEL": "log_level",
+    "RELEASE_ID": "release_id",
 }
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 

@@ -52,7 +52,8 @@ def test_health_is_200(client):
 def test_ready_is_200_with_model_version_after_startup(client, trained_models):
     response = client.get("/ready")
     assert response.status == 200
-    assert response.json() == {"status": "ready", "model_version": trained_models.metadata["model_version"]}
+    assert response.json() == {"status": "ready", "model_version": trained_models.metadata["model_version"],
+                               "release": ""}
 
 
 def test_metadata_returns_the_training_metadata(client, model_dir):

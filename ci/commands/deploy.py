@@ -1,0 +1,263 @@
+"""`ci deploy --env ENV`: roll the built image out to the environment's hosts over SSH, with zero downtime.
+
+Per host: lock → image by digest → new release beside the old → health → switch traffic at the proxy →
+smoke test → keep or roll back. A failure on one host stops the rollout and rolls back the hosts already
+switched; the previous release keeps serving throughout.
+"""
+
+import json
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timezone
+
+from ci import deploy_plan as plan
+from ci import proxy
+from ci.build_plan import MODEL, PROXY
+from ci.commands.build import BUILD_REPORT
+from ci.commands.outcome import Outcome
+from ci.console import Stopwatch, info, progress
+from ci.deploy_credentials import ssh_credentials
+from ci.deployer import (CutoverProbe, DeployLock, HostOutcome, Traffic, append_audit, deploy_owner, ensure_image,
+                         ensure_proxy, wait_healthy)
+from ci.errors import CannotRun, CheckFailed, ConfigError, UserError
+from ci.executor import docker_engine
+from ci.executor.ssh import SshHost
+from ci.image_builder import build_images, plan_with_base
+from ci.reports import read_json_report, write_json_report
+from ci.ssh_plan import HostAddress
+
+NAME = "deploy"
+HELP = "deploy the built image to an environment's hosts (zero downtime, smoke test, automatic rollback)"
+DEPLOY_REPORT = "deploy.json"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--env", required=True, help="environment from ci.toml [environments.<name>]")
+    parser.add_argument("--image", help="model image to deploy (default: the last `ci build`)")
+    parser.add_argument("--approved-by", default="", help="who approved the release (recorded in the audit log)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan (hosts, commands); touch nothing")
+
+
+def environment_for(ctx, name: str):
+    environments = ctx.config.environments
+    if name not in environments:
+        known = ", ".join(sorted(environments)) or "none configured"
+        raise ConfigError(f"unknown environment '{name}' (ci.toml [environments.<name>]: {known})")
+    return environments[name]
+
+
+def release_for(ctx, explicit_image: str | None, now: datetime) -> tuple[plan.Release, dict]:
+    report = read_json_report(ctx.root, BUILD_REPORT)
+    if not report:
+        raise CannotRun("reports/build.json is missing: run `python -m ci build` (and `ci push`) first")
+    image = explicit_image or report["image"]
+    model = report["images"][MODEL]
+    labels = model.get("labels", {})
+    pushed = report.get("push", {})
+    image_id = model["image_id"]
+    if explicit_image:
+        client = docker_engine.connect()
+        found = client.images.get(explicit_image)
+        image_id, labels, pushed = found.id, found.labels, {}
+    release = plan.Release(
+        release_id=plan.release_id_for(image_id, now), image_id=image_id,
+        digest=pushed.get("digest", image_id), model_version=labels.get("io.mlci.model.version", ""),
+        commit=labels.get("org.opencontainers.image.revision", ""),
+    )
+    return release, {"local_reference": image, "pull_reference": pushed.get("image_by_digest", ""),
+                     "registry": pushed.get("registry", "")}
+
+
+def run(args, ctx) -> Outcome:
+    environment = environment_for(ctx, args.env)
+    project = ctx.config.project.name
+    now = datetime.now(timezone.utc)
+    release, source = release_for(ctx, args.image, now)
+    hosts = [HostAddress.parse(text) for text in environment.hosts]
+    paths = plan.remote_paths(ctx.config.deploy.state_dir, project, args.env)
+    if args.dry_run:
+        _print_plan(project, args.env, hosts, environment, release, paths)
+        return Outcome.ok(f"dry run: would deploy {release.release_id} to {len(hosts)} host(s) of {args.env}")
+
+    client = docker_engine.connect()
+    base_plan, _ = plan_with_base(ctx, client)
+    proxy_image = build_images(ctx, client, base_plan, (PROXY,))[PROXY]
+    credentials = ssh_credentials(environment, ctx.environ)
+    deploy_id = f"{ctx.identity.run_id}-{uuid.uuid4().hex[:6]}"
+    owner = deploy_owner(ctx.environ)
+    sessions = [SshHost(address, credentials.key_file, credentials.known_hosts_file) for address in hosts]
+    outcomes = [HostOutcome(str(address), url) for address, url in zip(hosts, environment.public_urls)]
+    locks: list[DeployLock] = []
+    watch = Stopwatch()
+    switched: list[tuple[SshHost, HostOutcome, Traffic, str]] = []
+    failure: UserError | None = None
+    interrupted = False
+    try:
+        for session in sessions:
+            lock = DeployLock(session, paths, deploy_id, owner, ctx.config.deploy.lock_wait_seconds,
+                              ctx.config.deploy.lock_stale_seconds)
+            lock.acquire()
+            locks.append(lock)
+        for session, outcome in zip(sessions, outcomes):
+            traffic, previous_slot = _deploy_host(ctx, session, outcome, environment, release, source,
+                                                  proxy_image, paths, project, args.env)
+            switched.append((session, outcome, traffic, previous_slot))
+        for session, outcome, _, _ in switched:
+            _retire_previous(ctx, session, outcome, project, args.env, paths, release)
+    except (UserError, KeyboardInterrupt) as error:
+        interrupted = isinstance(error, KeyboardInterrupt)
+        failure = CannotRun("interrupted") if interrupted else error
+        _roll_back(switched, project, args.env, release, ctx.config.deploy.drain_seconds, reason=str(failure))
+        for outcome in outcomes:
+            if outcome.result == "pending":
+                outcome.result, outcome.reason = "not deployed", "an earlier host failed"
+    finally:
+        record_base = {"environment": args.env, "release": release.release_id, "commit": release.commit,
+                       "image_digest": release.digest, "image_id": release.image_id,
+                       "model_version": release.model_version, "approved_by": args.approved_by or
+                       ctx.environ.get("APPROVED_BY", ""), "run_by": owner, "deploy_id": deploy_id}
+        for session, outcome in zip(sessions, outcomes):
+            if outcome.result != "pending" and session in [lock.host for lock in locks]:
+                _audit(session, paths, record_base, outcome)
+        for lock in reversed(locks):
+            lock.release()
+        for session in sessions:
+            session.close()
+        credentials.cleanup()
+    report = {**record_base, "time": now.isoformat(timespec="seconds"), "hosts": [o.__dict__ for o in outcomes],
+              "failed_requests_during_cutover": sum(o.durations.get("failed_requests", 0) for o in outcomes),
+              "deploy_seconds": round(watch.seconds, 2),
+              "result": "success" if failure is None else "failed"}
+    write_json_report(ctx.root, DEPLOY_REPORT, report)
+    if interrupted:
+        raise KeyboardInterrupt
+    if failure is not None:
+        error = UserError(f"deploy of {release.release_id} to {args.env} failed and was rolled back: {failure}")
+        error.exit_code = failure.exit_code
+        raise error
+    urls = ", ".join(outcome.public_url for outcome in outcomes)
+    return Outcome.ok(f"{release.release_id} serves on {len(hosts)} host(s) of {args.env} ({urls}); "
+                      f"{report['failed_requests_during_cutover']} failed requests during cutover")
+
+
+def _deploy_host(ctx, session: SshHost, outcome: HostOutcome, environment, release: plan.Release, source: dict,
+                 proxy_image: dict, paths: plan.RemotePaths, project: str, env: str):
+    watch = Stopwatch()
+    settings = ctx.config.deploy
+    proxy_name = ensure_proxy(session, project, env, proxy_image["image_id"], proxy_image["reference"],
+                              environment.public_port, paths)
+    traffic = Traffic(session, proxy_name, plan.network_name(project, env))
+    progress(f"{session.address}: getting image {release.image_id[:19]} onto the host")
+    outcome.transfer = ensure_image(session, release.image_id, source["local_reference"], source["pull_reference"],
+                                    source["registry"], environment.image_transfer)
+    previous = session.text(plan.read_current_command(paths))
+    previous_container = f"{project}-{env}-{previous}" if previous else ""
+    previous_slot = traffic.slot_serving(previous_container) if previous else ""
+    outcome.previous = previous
+    outcome.release = release.release_id
+    container = release.container(project, env)
+    progress(f"{session.address}: starting {container} beside {previous or 'no previous release'}")
+    session.run(["docker", "rm", "--force", container], check=False)
+    session.run(plan.run_release_command(project, env, release))
+    try:
+        outcome.durations["health_seconds"] = round(wait_healthy(session, container,
+                                                                 settings.health_timeout_seconds), 2)
+    except UserError:
+        session.run(["docker", "rm", "--force", container], check=False)
+        outcome.result, outcome.reason = "rolled back", "health check failed"
+        raise
+    cutover = Stopwatch()
+    if not previous_slot:
+        # A first deploy has nothing serving before the switch: the probe starts once traffic has somewhere to go.
+        progress(f"{session.address}: first release here: routing traffic to {container}")
+        traffic.switch_to(container, "", settings.health_timeout_seconds, settings.drain_seconds)
+    with CutoverProbe(outcome.public_url, _probe_body(), settings.probe_rate) as probe:
+        if previous_slot:
+            progress(f"{session.address}: switching traffic from {previous} to {container}")
+            traffic.switch_to(container, previous_slot, settings.health_timeout_seconds, settings.drain_seconds)
+        outcome.durations["cutover_seconds"] = round(cutover.seconds, 2)
+        smoke_error = _smoke(outcome.public_url)
+    outcome.durations["failed_requests"] = probe.failed
+    outcome.durations["probe_requests"] = probe.sent
+    if smoke_error or probe.failed:
+        reason = smoke_error or f"{probe.failed} of {probe.sent} requests failed during cutover ({probe.errors})"
+        _switch_back(session, traffic, previous_container, container, settings.drain_seconds)
+        outcome.result, outcome.reason = "rolled back", reason
+        raise CheckFailed(f"{session.address}: {reason}")
+    outcome.durations["deploy_seconds"] = round(watch.seconds, 2)
+    outcome.result = "switched"
+    return traffic, previous_slot
+
+
+def _retire_previous(ctx, session: SshHost, outcome: HostOutcome, project: str, env: str,
+                     paths: plan.RemotePaths, release: plan.Release) -> None:
+    """The rollout succeeded everywhere: record the new current release, stop the old, prune beyond the kept."""
+    session.run(plan.write_current_command(paths, release.release_id))
+    if outcome.previous and outcome.previous != release.release_id:
+        session.run(["docker", "stop", "--time", "10", f"{project}-{env}-{outcome.previous}"], check=False)
+    releases = plan.parse_releases(session.text(plan.list_releases_command(project, env)))
+    for old in plan.releases_to_remove(releases, release.release_id, ctx.config.deploy.keep_releases):
+        session.run(["docker", "rm", "--force", old["container"]], check=False)
+        session.run(["docker", "image", "rm", old["image"]], check=False)
+    outcome.result = "success"
+
+
+def _roll_back(switched, project: str, env: str, release: plan.Release, drain_seconds: int, reason: str) -> None:
+    for session, outcome, traffic, _ in reversed(switched):
+        watch = Stopwatch()
+        previous_container = f"{project}-{env}-{outcome.previous}" if outcome.previous else ""
+        try:
+            _switch_back(session, traffic, previous_container, release.container(project, env), drain_seconds)
+            outcome.result, outcome.reason = "rolled back", f"another host failed: {reason}"
+        except UserError as error:
+            outcome.result, outcome.reason = "rollback failed", str(error)
+        outcome.durations["rollback_seconds"] = round(watch.seconds, 2)
+
+
+def _switch_back(session: SshHost, traffic: Traffic, previous_container: str, new_container: str,
+                 drain_seconds: int) -> None:
+    if previous_container:
+        new_slot = traffic.slot_serving(new_container)
+        traffic.switch_to(previous_container, new_slot, 60, drain_seconds)
+    session.run(["docker", "rm", "--force", new_container], check=False)
+
+
+def _smoke(public_url: str) -> str:
+    """The acceptance tier's smoke checks against the host's public port; '' when they pass."""
+    progress(f"smoke test against {public_url}")
+    result = subprocess.run([sys.executable, "-m", "ci", "test", "acceptance", "--base-url", public_url, "--smoke"],
+                            capture_output=True, text=True, timeout=600)
+    if result.returncode == 0:
+        return ""
+    last = [line for line in result.stderr.splitlines() if line.startswith("[")][-1:] or ["no summary"]
+    return f"smoke test failed: {last[0]}"
+
+
+def _probe_body() -> bytes:
+    from model_app.dataset import load_split
+    from model_app.features import FEATURE_NAMES
+
+    row = load_split().eval_features[0]
+    return json.dumps({"records": [{name: float(value) for name, value in zip(FEATURE_NAMES, row)}]}).encode()
+
+
+def _audit(session: SshHost, paths, record_base: dict, outcome: HostOutcome) -> None:
+    record = {**record_base, "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "action": "deploy", "host": outcome.host, "previous": outcome.previous, "result": outcome.result,
+              "reason": outcome.reason, "durations": outcome.durations, "transfer": outcome.transfer}
+    try:
+        append_audit(session, paths, record)
+    except UserError as error:
+        info(f"  warning: could not append to the audit log on {outcome.host}: {error}")
+
+
+def _print_plan(project: str, env: str, hosts, environment, release: plan.Release, paths: plan.RemotePaths) -> None:
+    info(f"deploy {release.release_id} (image {release.image_id[:19]}, digest {release.digest[:19]}) to {env}:")
+    for address, url in zip(hosts, environment.public_urls):
+        info(f"  host {address} (public {url}), state in {paths.base}")
+        info(f"    lock:    {' '.join(plan.lock_acquire_command(paths, 'DEPLOY_ID', 'OWNER'))}")
+        info(f"    proxy:   {' '.join(proxy.proxy_run_command(f'{project}-{env}', 'PROXY_IMAGE', environment.public_port, plan.network_name(project, env), paths.proxy_dir))}")  # noqa: E501
+        info(f"    release: {' '.join(plan.run_release_command(project, env, release))}")
+        info(f"    switch:  proxy slots blue/green via {proxy.HELPER} (see ci/proxy.py); smoke: "
+             f"python -m ci test acceptance --base-url {url} --smoke")

@@ -1,0 +1,34 @@
+"""How a local target host container is run (tests and the local pipeline): a server reachable only over SSH."""
+
+from ci.build_plan import PROJECT_LABEL
+from ci.local_service import ROLE_LABEL
+
+TARGET_ROLE = "target-host"
+# Near-root powers for the engine inside, without --privileged (which these machines refuse).
+ENGINE_IN_CONTAINER = {
+    "cap_add": ["ALL"],
+    "cap_drop": ["SYS_RESOURCE"],
+    "security_opt": ["seccomp=unconfined", "apparmor=unconfined"],
+    "device_cgroup_rules": ["a *:* rwm"],
+}
+
+
+def cgroup_parent(name: str) -> str:
+    """The cgroup under which the host's engine puts its containers (removed with the host)."""
+    return f"mlci-target-{name}"
+
+
+def target_host_run_kwargs(project: str, name: str, image: str, authorized_key: str, volume: str,
+                           public_port: int, run_label: str) -> dict:
+    """Docker SDK `containers.run` arguments: SSH and the public port on loopback only, /var/lib/docker on a volume
+    (else the inner engine falls back to the slow vfs driver)."""
+    return {
+        "image": image,
+        "name": name,
+        "detach": True,
+        "environment": {"AUTHORIZED_KEYS": authorized_key, "CGROUP_PARENT": cgroup_parent(name)},
+        "ports": {"22/tcp": ("127.0.0.1", None), f"{public_port}/tcp": ("127.0.0.1", None)},
+        "volumes": {volume: {"bind": "/var/lib/docker", "mode": "rw"}},
+        "labels": {PROJECT_LABEL: project, ROLE_LABEL: TARGET_ROLE, "io.mlci.run": run_label},
+        **ENGINE_IN_CONTAINER,
+    }

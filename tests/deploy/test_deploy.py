@@ -1,0 +1,159 @@
+"""`ci deploy`, `ci rollback` and `ci releases` against real target hosts over SSH."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from tests.deploy.conftest import Load
+from tests.toolkit.conftest import ci_command, run_ci
+
+
+def test_first_deploy_then_an_upgrade_under_constant_load_fails_no_request(deploy_environment, variant_image):
+    environment = deploy_environment()
+    first = environment.deploy()
+    assert first.returncode == 0, first.stderr[-3000:]
+    first_release = environment.ready()["release"]
+    assert first_release == environment.report()["release"]
+    upgrade = variant_image("v2", "LABEL test.version=2")
+    with Load(environment.urls[0]) as load:
+        time.sleep(1)
+        second = environment.deploy("--image", upgrade, "--approved-by", "release-manager")
+        time.sleep(1)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert load.sent > 100 and load.failures == [], load.failures[:10]
+    report = environment.report()
+    assert environment.ready()["release"] == report["release"] != first_release
+    assert report["failed_requests_during_cutover"] == 0
+    assert report["hosts"][0]["previous"] == first_release
+    assert report["approved_by"] == "release-manager"
+
+
+def test_a_release_that_never_gets_healthy_is_rolled_back_while_the_old_one_serves(
+        deploy_environment, variant_image):
+    environment = deploy_environment()
+    assert environment.deploy().returncode == 0
+    serving = environment.ready()["release"]
+    broken = variant_image("unhealthy", "ENV MODEL_DIR=/nonexistent")
+    with Load(environment.urls[0]) as load:
+        result = environment.deploy("--image", broken)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "is not healthy" in result.stderr and "rolled back" in result.stderr
+    assert load.failures == [] and environment.ready()["release"] == serving
+    assert environment.report()["hosts"][0]["result"] == "rolled back"
+
+
+def test_a_release_that_is_healthy_but_fails_the_smoke_test_is_rolled_back(deploy_environment, variant_image):
+    environment = deploy_environment()
+    assert environment.deploy().returncode == 0
+    serving = environment.ready()["release"]
+    # Healthy and ready, but every batch over one record is refused: the smoke test's batch of 10 fails.
+    broken = variant_image("smoke-fails", "ENV MAX_BATCH=1")
+    with Load(environment.urls[0]) as load:
+        result = environment.deploy("--image", broken)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "smoke test failed" in result.stderr
+    assert load.failures == [] and environment.ready()["release"] == serving
+
+
+def test_a_failure_on_the_second_host_rolls_the_first_back(deploy_environment, variant_image, engine):
+    environment = deploy_environment(hosts=2)
+    assert environment.deploy().returncode == 0
+    serving = [environment.ready(index)["release"] for index in range(2)]
+    engine.containers.get(environment.targets[1].name).exec_run(["pkill", "dockerd"])
+    result = environment.deploy("--image", variant_image("v2", "LABEL test.version=2"))
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert environment.ready(0)["release"] == serving[0]
+    hosts = environment.report()["hosts"]
+    assert hosts[0]["result"] == "rolled back" and "another host failed" in hosts[0]["reason"]
+
+
+def test_two_deploys_at_once_queue_on_the_lock_and_a_stale_lock_is_taken_over(deploy_environment, variant_image):
+    environment = deploy_environment()
+    assert environment.deploy().returncode == 0
+    images = [variant_image("a", "LABEL test.version=a"), variant_image("b", "LABEL test.version=b")]
+    runs = [subprocess.Popen(ci_command("deploy", "--env", "test", "--image", image), cwd=environment.copy,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for image in images]
+    outputs = [run.communicate(timeout=600)[1] for run in runs]
+    codes = [run.returncode for run in runs]
+    assert 0 in codes, outputs
+    assert all(code == 0 or "locked by" in output for code, output in zip(codes, outputs)), outputs
+    assert any("waiting for the lock" in output for output in outputs) or codes.count(0) == 1
+    # A lock whose holder died (no heartbeat) is taken over by the next deploy.
+    target = environment.targets[0]
+    ssh = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={_known_hosts(environment)}",
+           "-i", str(environment.key), "-p", str(target.address.port), "root@127.0.0.1"]
+    lock = "/var/lib/mlci/ml-model-service/test/lock"
+    subprocess.run([*ssh, f"mkdir {lock} && echo '{{\"deploy_id\": \"dead\", \"owner\": \"a dead deploy\"}}' > "
+                    f"{lock}/owner.json && echo 1 > {lock}/heartbeat"], check=True, timeout=30)
+    result = environment.deploy()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "taking over the stale lock of a dead deploy" in result.stderr
+
+
+def test_a_cut_connection_mid_deploy_leaves_a_serving_host_and_the_next_deploy_succeeds(
+        deploy_environment, variant_image):
+    environment = deploy_environment()
+    assert environment.deploy().returncode == 0
+    upgrade = variant_image("v2", "LABEL test.version=2")
+    with Load(environment.urls[0]) as load:
+        process = subprocess.Popen(ci_command("deploy", "--env", "test", "--image", upgrade), cwd=environment.copy,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True)
+        for line in process.stderr:
+            if "switching traffic" in line:
+                break
+        time.sleep(0.3)
+        os.killpg(process.pid, signal.SIGKILL)  # the deploy and its SSH connections die mid-switch
+        process.wait(timeout=30)
+        time.sleep(3)
+    assert load.failures == [], load.failures[:10]
+    assert requests.get(environment.urls[0] + "/ready", timeout=5).status_code == 200
+    time.sleep(5)  # past lock_stale_seconds: the dead deploy's lock is stale
+    result = environment.deploy("--image", upgrade)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert environment.ready()["release"] == environment.report()["release"]
+
+
+def test_rollback_returns_to_the_previous_release_and_releases_shows_the_audit_log(
+        deploy_environment, variant_image):
+    environment = deploy_environment()
+    assert environment.deploy("--approved-by", "alice").returncode == 0
+    first = environment.ready()["release"]
+    assert environment.deploy("--image", variant_image("v2", "LABEL test.version=2")).returncode == 0
+    with Load(environment.urls[0]) as load:
+        rolled = run_ci(environment.copy, "rollback", "--env", "test")
+    assert rolled.returncode == 0, rolled.stderr[-3000:]
+    assert environment.ready()["release"] == first and load.failures == []
+    listing = run_ci(environment.copy, "releases", "--env", "test")
+    assert listing.returncode == 0, listing.stderr[-3000:]
+    assert f"* {first}" in listing.stderr
+    assert "rollback" in listing.stderr and "approved by alice" in listing.stderr
+
+
+def test_an_unknown_host_key_is_refused(deploy_environment, tmp_path):
+    impostor = tmp_path / "impostor"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(impostor)], check=True)
+    key_type, key = (tmp_path / "impostor.pub").read_text().split()[:2]
+    environment = deploy_environment(known_hosts_override="PLACEHOLDER")
+    target = environment.targets[0]
+    _known_hosts(environment).write_text(f"{target.address.known_hosts_name} {key_type} {key}\n")
+    result = environment.deploy()
+    assert result.returncode == 3
+    assert "host key verification failed" in result.stderr
+    assert not _answers(environment.urls[0] + "/health"), "nothing may have been deployed to an unverified host"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _known_hosts(environment):
+    text = (environment.copy / "ci.toml").read_text()
+    return Path(text.split('known_hosts_file = "')[1].split('"')[0])
