@@ -44,6 +44,8 @@ COPY ci.toml pytest.ini .flake8 .coveragerc docker-compose.ci.yml ./
 COPY ci/ ci/
 COPY model_app/ model_app/
 COPY tests/ tests/
+# The proxy helper script is unit-tested too.
+COPY docker/proxy/ docker/proxy/
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MODEL_DIR=/work/build/model \
     COVERAGE_FILE=/tmp/.coverage
 USER 10001:10001

@@ -32,3 +32,13 @@ def target_host_run_kwargs(project: str, name: str, image: str, authorized_key: 
         "labels": {PROJECT_LABEL: project, ROLE_LABEL: TARGET_ROLE, "io.mlci.run": run_label},
         **ENGINE_IN_CONTAINER,
     }
+
+
+def environment_toml(name: str, hosts: list[str], public_urls: list[str], public_port: int, key_file: str,
+                     known_hosts_file: str) -> str:
+    """A ci.toml [environments.<name>] table for hosts started on this machine."""
+    def quoted(items: list[str]) -> str:
+        return ", ".join(f'"{item}"' for item in items)
+
+    return (f"\n[environments.{name}]\nhosts = [{quoted(hosts)}]\npublic_urls = [{quoted(public_urls)}]\n"
+            f"public_port = {public_port}\nssh_key_file = \"{key_file}\"\nknown_hosts_file = \"{known_hosts_file}\"\n")

@@ -9,7 +9,7 @@ import docker
 
 from ci.errors import CannotRun
 from ci.ssh_plan import HostAddress, known_hosts_line
-from ci.target_host_plan import cgroup_parent, target_host_run_kwargs
+from ci.target_host_plan import cgroup_parent, environment_toml, target_host_run_kwargs
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,41 @@ def _wait_for_log(container, marker: str, timeout_seconds: float) -> None:
             break
         time.sleep(0.2)
     raise CannotRun(f"target host {container.name} did not start: {container.logs(tail=20).decode(errors='replace')}")
+
+
+@dataclass(frozen=True)
+class LocalEnvironment:
+    """Target hosts started on this machine, with the deploy key and the pinned host keys to reach them."""
+
+    targets: list[TargetHost]
+    key_file: Path
+    known_hosts_file: Path
+
+    def toml(self, name: str, public_port: int) -> str:
+        return environment_toml(name, [str(target.address) for target in self.targets],
+                                [target.public_url for target in self.targets], public_port,
+                                str(self.key_file), str(self.known_hosts_file))
+
+
+def start_local_environment(client: docker.DockerClient, *, project: str, image: str, workdir: Path, hosts: int,
+                            name_prefix: str, run_label: str, public_port: int = 8080) -> LocalEnvironment:
+    workdir.mkdir(parents=True, exist_ok=True)
+    key_file = workdir / "deploy_key"
+    public_key = (workdir / "deploy_key.pub").read_text().strip() if key_file.exists() else \
+        generate_key_pair(workdir)[1]
+    targets: list[TargetHost] = []
+    try:
+        for index in range(hosts):
+            targets.append(start_target_host(client, project=project, name=f"{name_prefix}-{index}", image=image,
+                                             public_key=public_key, public_port=public_port, run_label=run_label))
+    except BaseException:
+        stop_local_environment(client, targets)
+        raise
+    known_hosts = workdir / "known_hosts"
+    known_hosts.write_text("".join(target.known_hosts_entry + "\n" for target in targets))
+    return LocalEnvironment(targets, key_file, known_hosts)
+
+
+def stop_local_environment(client: docker.DockerClient, targets: list[TargetHost]) -> None:
+    for target in targets:
+        remove_target_host(client, target.name, target.volume)

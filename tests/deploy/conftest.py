@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from ci.context import Context
-from ci.executor.target_host import generate_key_pair, remove_target_host, start_target_host
+from ci.executor.target_host import start_local_environment, stop_local_environment
 from ci.image_builder import build_images, plan_with_base
 from model_app.dataset import load_split
 from model_app.features import FEATURE_NAMES
@@ -48,11 +48,6 @@ def target_image(engine) -> str:
     ctx = Context.from_environment()
     plan, _ = plan_with_base(ctx, engine)
     return build_images(ctx, engine, plan, ("target-host",))["target-host"]["reference"]
-
-
-@pytest.fixture(scope="session")
-def deploy_key(tmp_path_factory) -> tuple[Path, str]:
-    return generate_key_pair(tmp_path_factory.mktemp("deploy-key"))
 
 
 @pytest.fixture(scope="session")
@@ -102,39 +97,25 @@ class DeployEnvironment:
 
 
 @pytest.fixture
-def deploy_environment(engine, target_image, deploy_key, repository_copy, tmp_path):  # noqa: F811
+def deploy_environment(engine, target_image, repository_copy, tmp_path):  # noqa: F811
     """A factory: N fresh target hosts and a repository copy whose ci.toml has [environments.test] for them."""
     started = []
 
     def make(hosts: int = 1, known_hosts_override: str | None = None) -> DeployEnvironment:
-        key, public_key = deploy_key
         run = secrets.token_hex(3)
-        targets = []
-        for index in range(hosts):
-            target = start_target_host(engine, project="ml-model-service", name=f"mlci-test-target-{run}-{index}",
-                                       image=target_image, public_key=public_key, public_port=8080,
-                                       run_label=f"test-{run}")
-            started.append(target)
-            targets.append(target)
-        known_hosts = tmp_path / f"known_hosts-{run}"
-        known_hosts.write_text(known_hosts_override or "".join(t.known_hosts_entry + "\n" for t in targets))
+        local = start_local_environment(engine, project="ml-model-service", image=target_image,
+                                        workdir=tmp_path / f"targets-{run}", hosts=hosts,
+                                        name_prefix=f"mlci-test-target-{run}", run_label=f"test-{run}")
+        started.extend(local.targets)
+        if known_hosts_override is not None:
+            local.known_hosts_file.write_text(known_hosts_override)
         copy = repository_copy()
-        hosts_list = ", ".join(f'"{target.address}"' for target in targets)
-        urls_list = ", ".join(f'"{target.public_url}"' for target in targets)
         with (copy / "ci.toml").open("a") as config:
-            config.write(FAST_DEPLOY_SETTINGS + f"""
-[environments.{ENVIRONMENT}]
-hosts = [{hosts_list}]
-public_urls = [{urls_list}]
-public_port = 8080
-ssh_key_file = "{key}"
-known_hosts_file = "{known_hosts}"
-""")
-        return DeployEnvironment(copy, targets, key)
+            config.write(FAST_DEPLOY_SETTINGS + local.toml(ENVIRONMENT, public_port=8080))
+        return DeployEnvironment(copy, local.targets, local.key_file)
 
     yield make
-    for target in started:
-        remove_target_host(engine, target.name, target.volume)
+    stop_local_environment(engine, started)
 
 
 def one_record() -> dict:

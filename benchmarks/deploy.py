@@ -1,0 +1,135 @@
+"""Deploy time, failed requests during a cutover under constant load, and rollback time, on a real target host.
+
+    python -m benchmarks.deploy [--load-clients 8]
+
+Starts a local target host (sshd + its own engine, reached only over SSH), deploys the built image (first
+deploy: image streamed over SSH), upgrades to a new image under constant keep-alive load, rolls back, and
+removes the host. Runs the real `python -m ci deploy|rollback` in a scratch copy of the repository.
+"""
+
+import argparse
+import io
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from benchmarks.common import REPOSITORY_ROOT, save_result
+from ci.context import Context
+from ci.executor import docker_engine
+from ci.executor.target_host import start_local_environment, stop_local_environment
+from ci.image_builder import build_images, plan_with_base
+
+REPOSITORY_PARTS = ("ci", "model_app", "tests", "requirements", "docker", "Dockerfile", ".dockerignore",
+                    "docker-compose.ci.yml", "ci.toml", "pytest.ini", ".flake8", ".coveragerc")
+
+
+def copy_repository(destination: Path) -> None:
+    for part in REPOSITORY_PARTS:
+        source = REPOSITORY_ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, destination / part)
+    (destination / "reports").mkdir()
+    shutil.copy2(REPOSITORY_ROOT / "reports" / "build.json", destination / "reports" / "build.json")
+
+
+def timed_ci(copy: Path, *args: str) -> float:
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "ci", *args], cwd=copy, capture_output=True, text=True,
+                            timeout=1200)
+    if result.returncode != 0:
+        raise SystemExit(f"`ci {' '.join(args)}` failed:\n{result.stderr[-2000:]}")
+    return round(time.perf_counter() - started, 1)
+
+
+def one_record() -> dict:
+    from model_app.dataset import load_split
+    from model_app.features import FEATURE_NAMES
+
+    row = load_split().eval_features[0]
+    return {"records": [{name: float(value) for name, value in zip(FEATURE_NAMES, row)}]}
+
+
+def constant_load(url: str, clients: int, stop: threading.Event, counts: dict) -> list[threading.Thread]:
+    body = one_record()
+
+    def client() -> None:
+        with requests.Session() as session:
+            while not stop.is_set():
+                try:
+                    ok = session.post(url + "/predict", json=body, timeout=10).status_code == 200
+                except requests.RequestException:
+                    ok = False
+                counts["sent"] += 1
+                counts["failed"] += not ok
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--load-clients", type=int, default=8)
+    args = parser.parse_args(argv)
+    if not (REPOSITORY_ROOT / "reports" / "build.json").exists():
+        raise SystemExit("reports/build.json is missing: run `python -m ci build` first")
+    client = docker_engine.connect()
+    ctx = Context.from_environment()
+    plan, _ = plan_with_base(ctx, client)
+    target_image = build_images(ctx, client, plan, ("target-host",))["target-host"]["reference"]
+    model = json.loads((REPOSITORY_ROOT / "reports" / "build.json").read_text())["image"]
+    upgrade = f"ml-model-service-bench:upgrade-{secrets.token_hex(3)}"
+    client.images.build(fileobj=io.BytesIO(f"FROM {model}\nLABEL bench.upgrade=1\n".encode()), tag=upgrade, rm=True)
+    figures: dict = {}
+    targets = []
+    with tempfile.TemporaryDirectory(prefix="bench-deploy-") as scratch:
+        try:
+            local = start_local_environment(client, project="ml-model-service", image=target_image,
+                                            workdir=Path(scratch) / "targets", hosts=1,
+                                            name_prefix=f"mlci-bench-target-{secrets.token_hex(3)}",
+                                            run_label="benchmark")
+            targets = local.targets
+            copy = Path(scratch) / "repo"
+            copy.mkdir()
+            copy_repository(copy)
+            with (copy / "ci.toml").open("a") as config:
+                config.write(local.toml("bench", public_port=8080))
+            url = local.targets[0].public_url
+            figures["first_deploy_seconds"] = timed_ci(copy, "deploy", "--env", "bench")
+            print(f"first deploy (image streamed over SSH): {figures['first_deploy_seconds']:.1f} s")
+            counts, stop = {"sent": 0, "failed": 0}, threading.Event()
+            threads = constant_load(url, args.load_clients, stop, counts)
+            figures["upgrade_deploy_seconds"] = timed_ci(copy, "deploy", "--env", "bench", "--image", upgrade)
+            deploy_report = json.loads((copy / "reports" / "deploy.json").read_text())
+            figures["cutover_seconds"] = deploy_report["hosts"][0]["durations"]["cutover_seconds"]
+            figures["rollback_seconds"] = timed_ci(copy, "rollback", "--env", "bench")
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=15)
+            figures.update(load_requests=counts["sent"], failed_requests=counts["failed"],
+                           load_clients=args.load_clients)
+            print(f"upgrade deploy under load: {figures['upgrade_deploy_seconds']:.1f} s "
+                  f"(traffic switch {figures['cutover_seconds']:.1f} s)")
+            print(f"rollback: {figures['rollback_seconds']:.1f} s")
+            print(f"failed requests during upgrade and rollback: {counts['failed']} of {counts['sent']} "
+                  f"({args.load_clients} keep-alive clients)")
+        finally:
+            stop_local_environment(client, targets)
+            client.images.remove(upgrade, noprune=True)
+    print(f"results: {save_result('deploy', figures)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
