@@ -111,6 +111,26 @@ class EnvironmentConfig:
     image_transfer: str = "auto"
     ssh_key_file: str = "~/.ssh/id_ed25519"
     known_hosts_file: str = "~/.ssh/known_hosts"
+    # The local pipeline's environment: `ci deploy` starts its one host on this machine (a container with sshd
+    # and its own engine) at the ports of `hosts` and `public_urls`, with a deploy key it generates.
+    local_target: bool = False
+
+
+@dataclass(frozen=True)
+class JenkinsConfig:
+    """The job `ci jenkins sync-job` keeps in Jenkins. Credentials never live here: JENKINS_USER / JENKINS_API_TOKEN."""
+
+    job_name: str = "ml-model-service"
+    jenkinsfile: str = "Jenkinsfile"
+    # The repository Jenkins checks out; empty here because only sync-job needs it (and says so).
+    scm_url: str = ""
+    branch: str = "main"
+    # The Jenkins credentials id for the checkout; empty for a repository Jenkins reads anonymously.
+    scm_credentials_id: str = ""
+    # SCM polling is the fallback: a push reaches Jenkins through the git plugin's /git/notifyCommit webhook.
+    poll_schedule: str = "H/5 * * * *"
+    # The Jenkins user or group allowed to answer the pipeline's approval input.
+    release_managers: str = "release-managers"
 
 
 @dataclass(frozen=True)
@@ -123,6 +143,7 @@ class Config:
     environments: dict = field(default_factory=dict)
     test: TiersConfig = field(default_factory=TiersConfig)
     gates: GatesConfig = field(default_factory=GatesConfig)
+    jenkins: JenkinsConfig = field(default_factory=JenkinsConfig)
 
 
 def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:

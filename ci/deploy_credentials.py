@@ -25,7 +25,7 @@ class SshCredentials:
             self._scratch.cleanup()
 
 
-def ssh_credentials(environment: EnvironmentConfig, environ: dict[str, str]) -> SshCredentials:
+def ssh_credentials(environment: EnvironmentConfig, environ: dict[str, str], root: Path) -> SshCredentials:
     """Files named by the environment win; content in the environment is written to a private temp dir (0600)."""
     scratch = None
 
@@ -43,7 +43,8 @@ def ssh_credentials(environment: EnvironmentConfig, environ: dict[str, str]) -> 
         elif environ.get(content_variable):
             return from_content(content_variable, name)
         else:
-            path, source = Path(configured).expanduser(), f"the environment's {name} setting ({configured})"
+            # Relative paths in ci.toml are relative to the repository, wherever the command runs from.
+            path, source = root / Path(configured).expanduser(), f"the environment's {name} setting ({configured})"
         if not path.is_file():
             raise ConfigError(f"{source} names {path}, which does not exist")
         return path

@@ -188,3 +188,8 @@ def releases_to_remove(releases: list[dict], current: str, keep: int) -> list[di
     """Keep the current release and the newest others up to `keep` in all; never the current one."""
     others = [release for release in releases if release["release"] != current]
     return others[max(0, keep - 1):]
+
+
+def batches(items: list, size: int) -> list[list]:
+    """Rolling order: consecutive groups of at most `size`, in the order the hosts are configured."""
+    return [items[start:start + size] for start in range(0, len(items), max(1, size))]

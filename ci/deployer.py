@@ -21,7 +21,7 @@ from ci.console import progress
 from ci.errors import CannotRun, CheckFailed
 from ci.executor.ssh import RemoteCommandFailed, SshHost
 from ci.registry_address import is_loopback_registry
-from ci.ssh_plan import reverse_tunnel_command
+from ci.ssh_plan import reverse_forward_command
 
 HEARTBEAT_SECONDS = 5
 
@@ -118,16 +118,16 @@ def _pull(host: SshHost, pull_reference: str, registry: str) -> None:
         return
     # A registry on the agent's loopback is reachable from the host only through this connection.
     port = int(registry.rsplit(":", 1)[1])
-    tunnel = subprocess.Popen(reverse_tunnel_command(host.address, host.options, port, registry),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    host.text(["true"])  # the master connection the forward rides on
+    forward = subprocess.run(reverse_forward_command(host.address, host.options, port, registry),
+                             capture_output=True, text=True, timeout=30)
+    if forward.returncode != 0:
+        raise CannotRun(f"tunnel to the registry failed: {forward.stderr.strip()[-200:]}")
     try:
-        time.sleep(0.5)
-        if tunnel.poll() is not None:
-            raise CannotRun(f"tunnel to the registry failed: {tunnel.stderr.read().decode(errors='replace')[-200:]}")
         host.run(["docker", "pull", pull_reference], timeout=900)
     finally:
-        tunnel.terminate()
-        tunnel.wait(timeout=10)
+        subprocess.run(reverse_forward_command(host.address, host.options, port, registry, cancel=True),
+                       capture_output=True, timeout=30)
 
 
 def wait_healthy(host: SshHost, container: str, timeout_seconds: int) -> float:

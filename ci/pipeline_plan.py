@@ -16,7 +16,8 @@ STAGES = (
     Stage("Build", ("build",)),
     Stage("Integration", ("test", "integration")),
     Stage("Acceptance", ("test", "acceptance")),
-    Stage("Deploy", ("up",)),
+    # The local environment's target host is started by the deploy itself (ci.toml [environments.local]).
+    Stage("Deploy", ("deploy", "--env", "local")),
 )
 
 

@@ -63,9 +63,11 @@ def close_master_command(address: HostAddress, options: list[str]) -> list[str]:
     return ["ssh", *options, "-p", str(address.port), "-O", "exit", f"{address.user}@{address.host}"]
 
 
-def reverse_tunnel_command(address: HostAddress, options: list[str], remote_port: int, local: str) -> list[str]:
-    """Make the agent's `local` (host:port) reachable as 127.0.0.1:remote_port on the target host."""
-    return ["ssh", *options, "-o", "ExitOnForwardFailure=yes", "-N", "-R", f"127.0.0.1:{remote_port}:{local}",
+def reverse_forward_command(address: HostAddress, options: list[str], remote_port: int, local: str,
+                            cancel: bool = False) -> list[str]:
+    """Ask the host's master connection to make the agent's `local` (host:port) reachable as
+    127.0.0.1:remote_port on the target host (or to stop doing so)."""
+    return ["ssh", *options, "-O", "cancel" if cancel else "forward", "-R", f"127.0.0.1:{remote_port}:{local}",
             "-p", str(address.port), f"{address.user}@{address.host}"]
 
 

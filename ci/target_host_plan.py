@@ -19,15 +19,16 @@ def cgroup_parent(name: str) -> str:
 
 
 def target_host_run_kwargs(project: str, name: str, image: str, authorized_key: str, volume: str,
-                           public_port: int, run_label: str) -> dict:
-    """Docker SDK `containers.run` arguments: SSH and the public port on loopback only, /var/lib/docker on a volume
-    (else the inner engine falls back to the slow vfs driver)."""
+                           public_port: int, run_label: str, ssh_host_port: int | None = None,
+                           public_host_port: int | None = None) -> dict:
+    """Docker SDK `containers.run` arguments: SSH and the public port on loopback only (fixed host ports, or free
+    ones when None), /var/lib/docker on a volume (else the inner engine falls back to the slow vfs driver)."""
     return {
         "image": image,
         "name": name,
         "detach": True,
         "environment": {"AUTHORIZED_KEYS": authorized_key, "CGROUP_PARENT": cgroup_parent(name)},
-        "ports": {"22/tcp": ("127.0.0.1", None), f"{public_port}/tcp": ("127.0.0.1", None)},
+        "ports": {"22/tcp": ("127.0.0.1", ssh_host_port), f"{public_port}/tcp": ("127.0.0.1", public_host_port)},
         "volumes": {volume: {"bind": "/var/lib/docker", "mode": "rw"}},
         "labels": {PROJECT_LABEL: project, ROLE_LABEL: TARGET_ROLE, "io.mlci.run": run_label},
         **ENGINE_IN_CONTAINER,

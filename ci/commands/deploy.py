@@ -7,6 +7,7 @@ switched; the previous release keeps serving throughout.
 
 import json
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 import sys
 import uuid
 from datetime import datetime, timezone
@@ -24,6 +25,7 @@ from ci.errors import CannotRun, CheckFailed, ConfigError, UserError
 from ci.executor import docker_engine
 from ci.executor.ssh import SshHost
 from ci.image_builder import build_images, plan_with_base
+from ci.local_target import ensure_local_target
 from ci.reports import read_json_report, write_json_report
 from ci.ssh_plan import HostAddress
 
@@ -81,9 +83,11 @@ def run(args, ctx) -> Outcome:
         return Outcome.ok(f"dry run: would deploy {release.release_id} to {len(hosts)} host(s) of {args.env}")
 
     client = docker_engine.connect()
+    if environment.local_target:
+        ensure_local_target(ctx, client, args.env, environment)
     base_plan, _ = plan_with_base(ctx, client)
     proxy_image = build_images(ctx, client, base_plan, (PROXY,))[PROXY]
-    credentials = ssh_credentials(environment, ctx.environ)
+    credentials = ssh_credentials(environment, ctx.environ, ctx.root)
     deploy_id = f"{ctx.identity.run_id}-{uuid.uuid4().hex[:6]}"
     owner = deploy_owner(ctx.environ)
     sessions = [SshHost(address, credentials.key_file, credentials.known_hosts_file) for address in hosts]
@@ -99,10 +103,20 @@ def run(args, ctx) -> Outcome:
                               ctx.config.deploy.lock_stale_seconds)
             lock.acquire()
             locks.append(lock)
-        for session, outcome in zip(sessions, outcomes):
-            traffic, previous_slot = _deploy_host(ctx, session, outcome, environment, release, source,
-                                                  proxy_image, paths, project, args.env)
-            switched.append((session, outcome, traffic, previous_slot))
+        for batch in plan.batches(list(zip(sessions, outcomes)), environment.batch_size):
+            # Hosts of one batch are updated at the same time; the next batch starts once all of them passed.
+            with ThreadPoolExecutor(max_workers=len(batch)) as pool:
+                futures = [pool.submit(_deploy_host, ctx, session, outcome, environment, release, source,
+                                       proxy_image, paths, project, args.env) for session, outcome in batch]
+            errors = []
+            for (session, outcome), future in zip(batch, futures):
+                try:
+                    traffic, previous_slot = future.result()
+                    switched.append((session, outcome, traffic, previous_slot))
+                except UserError as error:
+                    errors.append(error)
+            if errors:
+                raise errors[0]
         for session, outcome, _, _ in switched:
             _retire_previous(ctx, session, outcome, project, args.env, paths, release)
     except (UserError, KeyboardInterrupt) as error:

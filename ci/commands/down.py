@@ -1,11 +1,12 @@
-"""`ci down`: stop and remove everything `ci up` started on this machine."""
+"""`ci down`: stop and remove what runs locally: the `ci up` service and the local pipeline's target host."""
 
 from ci.commands.outcome import Outcome
 from ci.executor import docker_engine
 from ci.local_service import local_service_plan
+from ci.local_target import local_target_name, stop_local_target
 
 NAME = "down"
-HELP = "stop and remove the locally running model service"
+HELP = "stop and remove what runs locally: the `ci up` service and the local pipeline's target host"
 
 
 def add_arguments(parser) -> None:
@@ -13,8 +14,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args, ctx) -> Outcome:
+    client = docker_engine.connect()
     plan = local_service_plan(ctx.config, image="")
-    removed = docker_engine.remove_labelled_containers(docker_engine.connect(), plan.label_filter)
+    removed = docker_engine.remove_labelled_containers(client, plan.label_filter)
+    project = ctx.config.project.name
+    for env, environment in ctx.config.environments.items():
+        if environment.local_target and stop_local_target(client, project, env):
+            removed.append(local_target_name(project, env))
     if not removed:
         return Outcome.ok("nothing was running")
     return Outcome.ok(f"removed {', '.join(removed)}")

@@ -7,10 +7,10 @@ from ci.console import Stopwatch, info
 from ci.errors import EXIT_INTERRUPTED, EXIT_OK
 from ci.executor.process import stream
 from ci.pipeline_plan import STAGES
-from ci.reports import write_json_report
+from ci.reports import read_json_report, write_json_report
 
 NAME = "pipeline"
-HELP = "run the whole pipeline locally (setup, lint, unit, build, integration, start the model)"
+HELP = "run the whole pipeline locally: setup, lint, tests, build, deploy to a local target host"
 
 
 def add_arguments(parser) -> None:
@@ -33,7 +33,12 @@ def run(args, ctx) -> Outcome:
     failed = [row for row in rows if row["exit_code"] != EXIT_OK]
     if failed:
         return Outcome(failed[0]["exit_code"], f"stage {failed[0]['stage']} failed (exit {failed[0]['exit_code']})")
-    return Outcome.ok(f"{len(rows)} stages passed in {sum(row['seconds'] for row in rows):.0f}s")
+    deployed = read_json_report(ctx.root, "deploy.json") or {}
+    urls = [host["public_url"] for host in deployed.get("hosts", [])]
+    if urls:
+        print(f"The model answers at {urls[0]}  (try: curl {urls[0]}/ready; stop everything with `python -m ci down`)")
+    return Outcome.ok(f"{len(rows)} stages passed in {sum(row['seconds'] for row in rows):.0f}s"
+                      + (f"; the model answers at {urls[0]}" if urls else ""))
 
 
 def _print_table(rows: list[dict]) -> None:

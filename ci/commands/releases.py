@@ -24,7 +24,7 @@ def run(args, ctx) -> Outcome:
     environment = environment_for(ctx, args.env)
     project = ctx.config.project.name
     paths = plan.remote_paths(ctx.config.deploy.state_dir, project, args.env)
-    credentials = ssh_credentials(environment, ctx.environ)
+    credentials = ssh_credentials(environment, ctx.environ, ctx.root)
     hosts = []
     try:
         for text in environment.hosts:

@@ -42,7 +42,7 @@ def run(args, ctx) -> Outcome:
     environment = environment_for(ctx, args.env)
     project, settings = ctx.config.project.name, ctx.config.deploy
     paths = plan.remote_paths(settings.state_dir, project, args.env)
-    credentials = ssh_credentials(environment, ctx.environ)
+    credentials = ssh_credentials(environment, ctx.environ, ctx.root)
     owner = deploy_owner(ctx.environ)
     deploy_id = f"{ctx.identity.run_id}-rollback"
     results = []

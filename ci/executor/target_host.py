@@ -30,11 +30,13 @@ def generate_key_pair(directory: Path) -> tuple[Path, str]:
 
 
 def start_target_host(client: docker.DockerClient, *, project: str, name: str, image: str, public_key: str,
-                      public_port: int, run_label: str, timeout_seconds: float = 60) -> TargetHost:
+                      public_port: int, run_label: str, timeout_seconds: float = 60,
+                      ssh_host_port: int | None = None, public_host_port: int | None = None) -> TargetHost:
     volume = f"{name}-docker"
     client.volumes.create(volume, labels={"io.mlci.run": run_label})
     container = client.containers.run(**target_host_run_kwargs(project, name, image, public_key, volume,
-                                                               public_port, run_label))
+                                                               public_port, run_label, ssh_host_port,
+                                                               public_host_port))
     try:
         _wait_for_log(container, "target host ready", timeout_seconds)
         container.reload()

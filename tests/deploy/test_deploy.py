@@ -8,8 +8,10 @@ from pathlib import Path
 
 import requests
 
+from ci.executor.registry import LocalRegistry
 from tests.deploy.conftest import Load
 from tests.toolkit.conftest import ci_command, run_ci
+from tests.toolkit.test_push_and_images import free_port, untag_registry_copies
 
 
 def test_first_deploy_then_an_upgrade_under_constant_load_fails_no_request(deploy_environment, variant_image):
@@ -157,3 +159,20 @@ def _answers(url: str) -> bool:
 def _known_hosts(environment):
     text = (environment.copy / "ci.toml").read_text()
     return Path(text.split('known_hosts_file = "')[1].split('"')[0])
+
+
+def test_a_pushed_image_is_pulled_by_digest_through_a_tunnel_to_the_agents_registry(deploy_environment, engine,
+                                                                                    tmp_path):
+    registry = LocalRegistry(f"127.0.0.1:{free_port()}", tmp_path / "registry").start()
+    try:
+        environment = deploy_environment()
+        env = {"MLCI_REGISTRY_ADDRESS": registry.address}
+        pushed = run_ci(environment.copy, "push", env={**os.environ, **env})
+        assert pushed.returncode == 0, pushed.stderr[-3000:]
+        result = environment.deploy(env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert environment.report()["hosts"][0]["transfer"] == "pulled", result.stderr[-3000:]
+        assert environment.report()["image_digest"].startswith("sha256:")
+    finally:
+        registry.stop()
+        untag_registry_copies(engine, registry.address)

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ def test_defaults_work_without_a_file(tmp_path):
 
 
 def test_the_repository_file_loads_and_matches_the_documented_defaults():
-    assert load_config(REPOSITORY_ROOT, environ={}) == Config()
+    loaded = load_config(REPOSITORY_ROOT, environ={})
+    assert replace(loaded, environments={}) == Config()
+    assert loaded.environments["local"].local_target is True
 
 
 def test_file_values_override_defaults(tmp_path):
@@ -71,3 +74,20 @@ def test_environment_override_with_bad_number_names_the_variable():
 
 def test_unrelated_environment_variables_are_ignored():
     assert apply_env_overrides(Config(), {"CI": "true", "BUILD_NUMBER": "7", "PATH": "/bin"}) == Config()
+
+
+def test_an_environment_needs_one_url_per_host_and_a_known_transfer():
+    with pytest.raises(ConfigError, match="public_urls must give one URL per host"):
+        config_from_mapping({"environments": {"prod": {"hosts": ["a@b:22", "a@c:22"], "public_urls": ["http://b"]}}},
+                            source="ci.toml")
+    with pytest.raises(ConfigError, match="image_transfer must be one of auto, pull, stream"):
+        config_from_mapping({"environments": {"prod": {"hosts": ["a@b:22"], "public_urls": ["http://b"],
+                                                       "image_transfer": "ftp"}}}, source="ci.toml")
+    with pytest.raises(ConfigError, match=r"unknown key 'environments\.prod\.hostz'"):
+        config_from_mapping({"environments": {"prod": {"hostz": []}}}, source="ci.toml")
+
+
+def test_another_configuration_file_can_be_selected(tmp_path):
+    other = tmp_path / "other.toml"
+    other.write_text('[project]\nname = "elsewhere"\n')
+    assert load_config(REPOSITORY_ROOT, environ={"MLCI_CONFIG_FILE": str(other)}).project.name == "elsewhere"

@@ -1,0 +1,85 @@
+from datetime import datetime, timezone
+
+import pytest
+
+from ci import deploy_plan as plan
+from ci.commands.rollback import rollback_target
+from ci.errors import CannotRun, ConfigError, UserError
+from ci.ssh_plan import HostAddress, known_hosts_line, ssh_command, ssh_options
+
+RELEASE = plan.Release("20260102T030405-0c89f6af6c8e", "sha256:0c89f6af6c8e" + "0" * 52, "sha256:" + "d" * 64,
+                       "1.0.0+abc", "f" * 40)
+PATHS = plan.remote_paths("/var/lib/mlci", "ml-model-service", "staging")
+
+
+def test_release_ids_sort_by_time_and_name_the_image():
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert plan.release_id_for("sha256:0c89f6af6c8e1234", now) == "20260102T030405-0c89f6af6c8e"
+
+
+def test_the_release_container_publishes_nothing_and_runs_read_only_by_image_id():
+    command = plan.run_release_command("ml-model-service", "staging", RELEASE)
+    assert command[:5] == ["docker", "run", "--detach", "--name",
+                           "ml-model-service-staging-20260102T030405-0c89f6af6c8e"]
+    assert "--publish" not in command and "-p" not in command
+    assert "--read-only" in command and command[-1] == RELEASE.image_id
+    assert "io.mlci.digest=" + RELEASE.digest in command
+    assert command[command.index("--network") + 1] == "ml-model-service-staging"
+
+
+def test_lock_commands_are_atomic_and_only_the_holder_releases():
+    acquire = " ".join(plan.lock_acquire_command(PATHS, "deploy-1", "alice"))
+    assert "mkdir /var/lib/mlci/ml-model-service/staging/lock 2>/dev/null" in acquire
+    release = plan.lock_release_command(PATHS, "deploy-1")[2]
+    assert "grep -q deploy-1" in release and release.index("grep") < release.index("rm -rf")
+
+
+def test_stale_locks_are_recognised_by_their_heartbeat():
+    now, heartbeat, owner = plan.parse_lock_status('1000\n900\n{"deploy_id": "d", "owner": "bob"}\n')
+    assert owner == {"deploy_id": "d", "owner": "bob"}
+    assert plan.lock_is_stale(now, heartbeat, stale_seconds=60)
+    assert not plan.lock_is_stale(now, heartbeat, stale_seconds=120)
+    assert not plan.lock_is_stale(1000, 0, stale_seconds=1)  # no heartbeat file yet: being created, not stale
+
+
+def test_hosts_are_rolled_in_batches_in_order():
+    assert plan.batches([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4], [5]]
+    assert plan.batches([1, 2], 1) == [[1], [2]]
+
+
+def release(name, state="exited"):
+    return {"release": name, "container": f"c-{name}", "state": state, "digest": "", "model_version": "",
+            "commit": "", "image": ""}
+
+
+def test_pruning_keeps_the_current_release_and_the_newest_others():
+    releases = [release("5"), release("4", "running"), release("3"), release("2"), release("1")]
+    assert [item["release"] for item in plan.releases_to_remove(releases, current="4", keep=3)] == ["2", "1"]
+    assert plan.releases_to_remove(releases, current="4", keep=1) == [r for r in releases if r["release"] != "4"]
+
+
+def test_rollback_goes_to_the_newest_older_release_or_the_one_asked_for():
+    releases = [release("3", "running"), release("2"), release("1")]
+    assert rollback_target(releases, "3", None)["release"] == "2"
+    assert rollback_target(releases, "3", "1")["release"] == "1"
+    with pytest.raises(UserError, match="release 9 is not retained"):
+        rollback_target(releases, "3", "9")
+    with pytest.raises(CannotRun, match="no earlier release"):
+        rollback_target([release("1", "running")], "1", None)
+
+
+def test_ssh_always_verifies_host_keys_and_ignores_user_configuration(tmp_path):
+    options = ssh_options(tmp_path / "key", tmp_path / "known_hosts", tmp_path / "master")
+    joined = " ".join(options)
+    assert "StrictHostKeyChecking=yes" in joined and "-F /dev/null" in joined and "BatchMode=yes" in joined
+    command = ssh_command(HostAddress.parse("deploy@10.0.0.5:2222"), options, ["docker", "ps", "--format", "{{x}}"])
+    assert command[-2:] == ["deploy@10.0.0.5", "docker ps --format '{{x}}'"]
+
+
+def test_host_addresses_are_parsed_or_refused_with_the_text():
+    assert HostAddress.parse("root@127.0.0.1:2222") == HostAddress("root", "127.0.0.1", 2222)
+    assert HostAddress.parse("deploy@web1").port == 22
+    with pytest.raises(ConfigError, match="'web1' is not user@host"):
+        HostAddress.parse("web1")
+    assert known_hosts_line(HostAddress("root", "127.0.0.1", 2222), "ssh-ed25519 AAAA root@x") == (
+        "[127.0.0.1]:2222 ssh-ed25519 AAAA")
