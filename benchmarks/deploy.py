@@ -11,7 +11,6 @@ import argparse
 import io
 import json
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,20 +25,7 @@ from ci.context import Context
 from ci.executor import docker_engine
 from ci.executor.target_host import start_local_environment, stop_local_environment
 from ci.image_builder import build_images, plan_with_base
-
-REPOSITORY_PARTS = ("ci", "model_app", "tests", "requirements", "docker", "Dockerfile", ".dockerignore",
-                    "docker-compose.ci.yml", "ci.toml", "pytest.ini", ".flake8", ".coveragerc")
-
-
-def copy_repository(destination: Path) -> None:
-    for part in REPOSITORY_PARTS:
-        source = REPOSITORY_ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, destination / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy2(source, destination / part)
-    (destination / "reports").mkdir()
-    shutil.copy2(REPOSITORY_ROOT / "reports" / "build.json", destination / "reports" / "build.json")
+from ci.workspace import copy_workspace
 
 
 def timed_ci(copy: Path, *args: str) -> float:
@@ -100,9 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                                             name_prefix=f"mlci-bench-target-{secrets.token_hex(3)}",
                                             run_label="benchmark")
             targets = local.targets
-            copy = Path(scratch) / "repo"
-            copy.mkdir()
-            copy_repository(copy)
+            copy = copy_workspace(Path(scratch) / "repo", with_build_report=True)
             with (copy / "ci.toml").open("a") as config:
                 config.write(local.toml("bench", public_port=8080))
             url = local.targets[0].public_url

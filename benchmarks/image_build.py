@@ -8,32 +8,25 @@ The ratio is cold / code-only: what the layer ordering saves.
 """
 
 import argparse
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import docker
 
-from benchmarks.common import REPOSITORY_ROOT, save_result
+from benchmarks.common import save_result
 from ci.base_image import resolve_base
 from ci.build_trust import TRUST_DIR, trust_files
 from ci.config import ImageConfig
 from ci.executor import docker_engine
 from ci.executor.files import sync_directory
+from ci.workspace import copy_workspace
 
-CONTEXT_PARTS = ("Dockerfile", ".dockerignore", "model_app", "ci", "tests", "requirements", "docker", "ci.toml",
-                 "pytest.ini", ".flake8", ".coveragerc", "docker-compose.ci.yml")
 BENCH_REPOSITORY = "ml-model-service-bench"
 
 
 def copy_context(destination: Path) -> None:
-    for part in CONTEXT_PARTS:
-        source = REPOSITORY_ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, destination / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, destination / part)
+    copy_workspace(destination)
     sync_directory(destination / TRUST_DIR, trust_files(), keep=("README.md",))
 
 

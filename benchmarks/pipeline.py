@@ -11,7 +11,6 @@ benchmarks/naive.Dockerfile (code copied before dependencies) rebuilding after t
 import argparse
 import io
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,15 +19,14 @@ from pathlib import Path
 
 import docker
 
-from benchmarks.common import REPOSITORY_ROOT, save_result
+from benchmarks.common import save_result
 from ci.base_image import resolve_base
 from ci.build_trust import TRUST_DIR, trust_files
 from ci.config import ImageConfig
 from ci.executor import docker_engine
 from ci.executor.files import sync_directory
+from ci.workspace import copy_workspace
 
-REPOSITORY_PARTS = ("ci", "model_app", "tests", "requirements", "docker", "benchmarks", "Dockerfile", ".dockerignore",
-                    "docker-compose.ci.yml", "ci.toml", "pytest.ini", ".flake8", ".coveragerc")
 STAGES = {
     "lint": ("lint",),
     "unit": ("test", "unit"),
@@ -37,15 +35,6 @@ STAGES = {
     "acceptance": ("test", "acceptance"),
 }
 NAIVE_REPOSITORY = "ml-model-service-naive"
-
-
-def copy_repository(destination: Path) -> None:
-    for part in REPOSITORY_PARTS:
-        source = REPOSITORY_ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, destination / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy2(source, destination / part)
 
 
 def change_service_code(copy: Path) -> None:
@@ -103,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     cold_base = ""
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as scratch:
         copy = Path(scratch)
-        copy_repository(copy)
+        copy_workspace(copy)
         sync_directory(copy / TRUST_DIR, trust_files(), keep=("README.md",))
         environ = {key: value for key, value in os.environ.items() if not key.startswith("MLCI_")}
         try:

@@ -1,7 +1,6 @@
 """End-to-end checks of `python -m ci` commands against the real engine, each run in its own copy of the
 repository (so that concurrent runs have separate reports/ directories, as separate Jenkins workspaces do)."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +8,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from ci.workspace import copy_workspace
+
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-REPOSITORY_PARTS = ("ci", "model_app", "tests", "requirements", "docker", "Dockerfile", ".dockerignore",
-                    "docker-compose.ci.yml", "ci.toml", "pytest.ini", ".flake8", ".coveragerc")
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 
 
@@ -28,19 +27,9 @@ def engine():
 @pytest.fixture
 def repository_copy(tmp_path_factory):
     def make() -> Path:
-        copy = tmp_path_factory.mktemp("repo")
-        for part in REPOSITORY_PARTS:
-            source = REPOSITORY_ROOT / part
-            if source.is_dir():
-                shutil.copytree(source, copy / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-            else:
-                shutil.copy2(source, copy / part)
-        build_report = REPOSITORY_ROOT / "reports" / "build.json"
-        if not build_report.exists():
+        if not (REPOSITORY_ROOT / "reports" / "build.json").exists():
             pytest.fail("reports/build.json is missing: run `python -m ci build` first", pytrace=False)
-        (copy / "reports").mkdir()
-        shutil.copy2(build_report, copy / "reports" / "build.json")
-        return copy
+        return copy_workspace(tmp_path_factory.mktemp("repo"), with_build_report=True)
 
     return make
 
