@@ -24,9 +24,9 @@ INSTALL_DOCKER = "install the docker.io package"
 START_DOCKERD = "start dockerd"
 LINK_COMPOSE = "link the pinned Compose v2 binary as the docker CLI plugin"
 INSTALL_TOOLS = "install the pipeline's tools"
-# Program -> Debian package: the local registry the pipeline pushes to, the benchmarks' load generator, and the
-# OpenSSH client deploys run through.
-TOOL_PACKAGES = {"docker-registry": "docker-registry", "wrk": "wrk", "ssh": "openssh-client"}
+# Program -> Debian package: the local registry the pipeline pushes to, the benchmarks' load generator, the
+# OpenSSH client deploys run through, and Groovy (the line Jenkins runs) to check the Jenkinsfile.
+TOOL_PACKAGES = {"docker-registry": "docker-registry", "wrk": "wrk", "ssh": "openssh-client", "groovy": "groovy"}
 INSTALL_MMDEBSTRAP = "install the mmdebstrap package"
 BOOTSTRAP_BASE = "bootstrap the base image from the OS package mirror"
 

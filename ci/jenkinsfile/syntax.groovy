@@ -1,0 +1,16 @@
+// Compile a Jenkinsfile up to the CONVERSION phase with the Groovy line Jenkins runs (2.4): syntax errors
+// come out with their line numbers. (GroovyShell.parse would wrongly reject the valid `@Library('x') _`.)
+import org.codehaus.groovy.control.CompilationFailedException
+import org.codehaus.groovy.control.CompilationUnit
+import org.codehaus.groovy.control.Phases
+
+def file = new File(args[0])
+def unit = new CompilationUnit()
+unit.addSource(file)
+try {
+    unit.compile(Phases.CONVERSION)
+    println "syntax ok: ${file}"
+} catch (CompilationFailedException error) {
+    System.err.println(error.message)
+    System.exit(1)
+}
