@@ -4,14 +4,14 @@ import argparse
 import signal
 import sys
 
-from ci.commands import (build, cleanup, deploy, down, images, lint, pipeline, push, releases, rollback, setup, test,
-                         up)
+from ci.commands import (build, cleanup, deploy, down, images, jenkins, lint, pipeline, push, releases, rollback,
+                         setup, test, up)
 from ci.commands.outcome import Outcome
 from ci.console import Stopwatch, info, summary_line
 from ci.context import Context
 from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
 
-COMMANDS = (setup, lint, test, build, push, deploy, rollback, releases, images, up, down, cleanup, pipeline)
+COMMANDS = (setup, lint, test, build, push, deploy, rollback, releases, jenkins, images, up, down, cleanup, pipeline)
 
 
 def build_parser() -> argparse.ArgumentParser:
