@@ -91,8 +91,7 @@ def deploy_owner(environ: dict[str, str]) -> str:
     return f"{who}@{socket.gethostname()} pid {os.getpid()} ({where})"
 
 
-def ensure_image(host: SshHost, image_id: str, local_reference: str, pull_reference: str, registry: str,
-                 transfer: str) -> str:
+def ensure_image(host: SshHost, image_id: str, pull_reference: str, registry: str, transfer: str) -> str:
     """Get the image onto the host by digest: pull when it can reach the registry, else stream it over SSH."""
     if host.run(plan.image_present_command(image_id), check=False).returncode == 0:
         return "present"
@@ -106,9 +105,10 @@ def ensure_image(host: SshHost, image_id: str, local_reference: str, pull_refere
             if transfer == "pull":
                 raise CannotRun(f"{host.address}: pull of {pull_reference} failed: {error}") from None
             progress(f"{host.address}: cannot pull ({str(error)[-120:]}); streaming the image over SSH")
-    host.pipe_from_local(["docker", "save", local_reference], ["docker", "load"])
+    # By id, not by tag: a tag can move to another build while this one streams (concurrent builds, relabels).
+    host.pipe_from_local(["docker", "save", image_id], ["docker", "load"])
     if host.run(plan.image_present_command(image_id), check=False).returncode != 0:
-        raise CheckFailed(f"{host.address}: {local_reference} was loaded but is not image {image_id}")
+        raise CheckFailed(f"{host.address}: image {image_id} was streamed but is not on the host")
     return "streamed"
 
 
@@ -196,8 +196,8 @@ class Traffic:
         raise CheckFailed(f"{self.host.address}: {message or 'timed out'}")
 
 
-def ensure_proxy(host: SshHost, project: str, env: str, proxy_image_id: str, proxy_local_reference: str,
-                 public_port: int, paths: plan.RemotePaths) -> str:
+def ensure_proxy(host: SshHost, project: str, env: str, proxy_image_id: str, public_port: int,
+                 paths: plan.RemotePaths) -> str:
     """The environment's network and proxy container exist and run (created on the first deploy)."""
     network = plan.network_name(project, env)
     name = proxy.proxy_container_name(f"{project}-{env}")
@@ -208,7 +208,7 @@ def ensure_proxy(host: SshHost, project: str, env: str, proxy_image_id: str, pro
         return name
     if running.returncode == 0:
         host.run(["docker", "rm", "--force", name])
-    ensure_image(host, proxy_image_id, proxy_local_reference, "", "", "stream")
+    ensure_image(host, proxy_image_id, "", "", "stream")
     host.run(proxy.state_dir_command(paths.proxy_dir))
     host.run(proxy.proxy_run_command(f"{project}-{env}", proxy_image_id, public_port, network, paths.proxy_dir))
     deadline = time.monotonic() + 30

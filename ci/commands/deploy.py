@@ -53,7 +53,6 @@ def release_for(ctx, explicit_image: str | None, now: datetime) -> tuple[plan.Re
     report = read_json_report(ctx.root, BUILD_REPORT)
     if not report:
         raise CannotRun("reports/build.json is missing: run `python -m ci build` (and `ci push`) first")
-    image = explicit_image or report["image"]
     model = report["images"][MODEL]
     labels = model.get("labels", {})
     pushed = report.get("push", {})
@@ -67,7 +66,7 @@ def release_for(ctx, explicit_image: str | None, now: datetime) -> tuple[plan.Re
         digest=pushed.get("digest", image_id), model_version=labels.get("io.mlci.model.version", ""),
         commit=labels.get("org.opencontainers.image.revision", ""),
     )
-    return release, {"local_reference": image, "pull_reference": pushed.get("image_by_digest", ""),
+    return release, {"pull_reference": pushed.get("image_by_digest", ""),
                      "registry": pushed.get("registry", "")}
 
 
@@ -159,12 +158,11 @@ def _deploy_host(ctx, session: SshHost, outcome: HostOutcome, environment, relea
                  proxy_image: dict, paths: plan.RemotePaths, project: str, env: str):
     watch = Stopwatch()
     settings = ctx.config.deploy
-    proxy_name = ensure_proxy(session, project, env, proxy_image["image_id"], proxy_image["reference"],
-                              environment.public_port, paths)
+    proxy_name = ensure_proxy(session, project, env, proxy_image["image_id"], environment.public_port, paths)
     traffic = Traffic(session, proxy_name, plan.network_name(project, env))
     progress(f"{session.address}: getting image {release.image_id[:19]} onto the host")
-    outcome.transfer = ensure_image(session, release.image_id, source["local_reference"], source["pull_reference"],
-                                    source["registry"], environment.image_transfer)
+    outcome.transfer = ensure_image(session, release.image_id, source["pull_reference"], source["registry"],
+                                    environment.image_transfer)
     previous = session.text(plan.read_current_command(paths))
     previous_container = f"{project}-{env}-{previous}" if previous else ""
     previous_slot = traffic.slot_serving(previous_container) if previous else ""

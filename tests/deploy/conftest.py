@@ -78,8 +78,8 @@ def variant_image(engine, model_image):
 
 
 class DeployEnvironment:
-    def __init__(self, copy: Path, targets: list, key: Path):
-        self.copy, self.targets, self.key = copy, targets, key
+    def __init__(self, copy: Path, targets: list, key: Path, known_hosts: Path):
+        self.copy, self.targets, self.key, self.known_hosts = copy, targets, key, known_hosts
 
     @property
     def urls(self) -> list[str]:
@@ -112,7 +112,7 @@ def deploy_environment(engine, target_image, repository_copy, tmp_path):  # noqa
         copy = repository_copy()
         with (copy / "ci.toml").open("a") as config:
             config.write(FAST_DEPLOY_SETTINGS + local.toml(ENVIRONMENT, public_port=8080))
-        return DeployEnvironment(copy, local.targets, local.key_file)
+        return DeployEnvironment(copy, local.targets, local.key_file, local.known_hosts_file)
 
     yield make
     stop_local_environment(engine, started)

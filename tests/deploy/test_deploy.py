@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import requests
 
@@ -86,7 +85,7 @@ def test_two_deploys_at_once_queue_on_the_lock_and_a_stale_lock_is_taken_over(de
     assert any("waiting for the lock" in output for output in outputs) or codes.count(0) == 1
     # A lock whose holder died (no heartbeat) is taken over by the next deploy.
     target = environment.targets[0]
-    ssh = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={_known_hosts(environment)}",
+    ssh = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={environment.known_hosts}",
            "-i", str(environment.key), "-p", str(target.address.port), "root@127.0.0.1"]
     lock = "/var/lib/mlci/ml-model-service/test/lock"
     subprocess.run([*ssh, f"mkdir {lock} && echo '{{\"deploy_id\": \"dead\", \"owner\": \"a dead deploy\"}}' > "
@@ -142,7 +141,7 @@ def test_an_unknown_host_key_is_refused(deploy_environment, tmp_path):
     key_type, key = (tmp_path / "impostor.pub").read_text().split()[:2]
     environment = deploy_environment(known_hosts_override="PLACEHOLDER")
     target = environment.targets[0]
-    _known_hosts(environment).write_text(f"{target.address.known_hosts_name} {key_type} {key}\n")
+    environment.known_hosts.write_text(f"{target.address.known_hosts_name} {key_type} {key}\n")
     result = environment.deploy()
     assert result.returncode == 3
     assert "host key verification failed" in result.stderr
@@ -154,11 +153,6 @@ def _answers(url: str) -> bool:
         return requests.get(url, timeout=5).status_code == 200
     except requests.RequestException:
         return False
-
-
-def _known_hosts(environment):
-    text = (environment.copy / "ci.toml").read_text()
-    return Path(text.split('known_hosts_file = "')[1].split('"')[0])
 
 
 def test_a_pushed_image_is_pulled_by_digest_through_a_tunnel_to_the_agents_registry(deploy_environment, engine,

@@ -1,0 +1,274 @@
+"""`ci jenkins ACTION`: keep the pipeline job in Jenkins, start and follow its builds, answer its approval inputs."""
+
+import argparse
+import sys
+import time
+
+from ci.commands.outcome import Outcome
+from ci.config import JenkinsConfig
+from ci.console import info, progress
+from ci.errors import CannotRun, UserError
+from ci.executor.jenkins import JenkinsSession
+from ci.jenkins_requests import (JenkinsFailure, PendingInput, QueueState, build_status, choose_input,
+                                 connection_from, connection_warnings, describe_build, error_for_failure,
+                                 evidence_links, exit_code_for_result, format_duration, jenkins_input_id,
+                                 job_config_xml, parse_parameters, pending_inputs, queue_state, sync_plan)
+
+NAME = "jenkins"
+HELP = "the Jenkins pipeline job: sync-job, trigger, status, logs, pending, approve, reject"
+
+POLL_SECONDS = 2.0
+TIMEOUT_SECONDS = 7200
+RECENT_BUILDS = 10
+
+
+def add_arguments(parser) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--insecure", action="store_true",
+                        help="do not verify Jenkins's TLS certificate (as JENKINS_TLS_VERIFY=false); warns loudly")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, summary: str) -> argparse.ArgumentParser:
+        return actions.add_parser(name, parents=[common], help=summary, description=summary)
+
+    sync = action("sync-job", "create or update the pipeline job from ci.toml [jenkins], showing a diff; "
+                              "'unchanged' when it already matches")
+    sync.add_argument("--dry-run", action="store_true", help="show what would change and change nothing")
+
+    trigger = action("trigger", "start a build and report its number; --wait streams its console and exits with "
+                                "its result")
+    trigger.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                         help="a build parameter (repeatable); builds with buildWithParameters")
+    trigger.add_argument("--wait", action="store_true",
+                         help="follow the console; exit 0 SUCCESS, 1 UNSTABLE or FAILURE, 130 ABORTED, 3 NOT_BUILT")
+    _add_follow_options(trigger)
+
+    status = action("status", "the last (or --build N) build: number, result, duration, URL")
+    status.add_argument("--build", type=int, help="build number (default: the last build)")
+
+    logs = action("logs", "a build's console text; --follow prints it as it grows, until the build ends")
+    logs.add_argument("--build", type=int, help="build number (default: the last build)")
+    logs.add_argument("--follow", action="store_true", help="keep printing as the console grows")
+    _add_follow_options(logs)
+
+    pending = action("pending", "builds waiting at an approval input, with their evidence (reports/) links")
+    _add_recent_option(pending)
+
+    for verb, effect in (("approve", "proceed"), ("reject", "abort")):
+        settle = action(verb, f"{effect} a pending input as JENKINS_USER (Jenkins checks the input's submitters)")
+        settle.add_argument("--build", type=int, help="the waiting build (default: the only one waiting)")
+        settle.add_argument("--input", dest="input_id", help="the input's id (default: the build's only input)")
+        _add_recent_option(settle)
+
+
+def _add_follow_options(parser) -> None:
+    parser.add_argument("--poll", type=float, default=POLL_SECONDS,
+                        help=f"seconds between requests for new console text or queue state (default {POLL_SECONDS})")
+    parser.add_argument("--timeout", type=float, default=TIMEOUT_SECONDS,
+                        help=f"stop waiting after this many seconds, exit 3 (default {TIMEOUT_SECONDS})")
+
+
+def _add_recent_option(parser) -> None:
+    parser.add_argument("--recent", type=int, default=RECENT_BUILDS,
+                        help=f"how many of the newest builds to look at (default {RECENT_BUILDS})")
+
+
+def run(args, ctx) -> Outcome:
+    jenkins = ctx.config.jenkins
+    if args.action == "sync-job":
+        job_config_xml(jenkins)  # a missing scm_url is reported before anything is sent
+    for option in ("poll", "timeout", "recent"):
+        if getattr(args, option, 1) <= 0:
+            raise UserError(f"--{option} must be positive")
+    connection = connection_from(ctx.environ, insecure=args.insecure)
+    for warning in connection_warnings(connection):
+        info(f"WARNING: {warning}")
+    session = JenkinsSession(connection)
+    try:
+        user, version = session.identity()
+        progress(f"Jenkins {version} at {connection.url}, as {user}")
+        return ACTIONS[args.action](args, jenkins, session)
+    except JenkinsFailure as failure:
+        raise error_for_failure(failure, connection, jenkins) from None
+
+
+def sync_job(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
+    plan = sync_plan(session.job_config(jenkins.job_name), job_config_xml(jenkins), jenkins.job_name)
+    for line in plan.diff:
+        info(line)
+    if args.dry_run:
+        if plan.action == "create":
+            info(plan.config_xml)
+        return Outcome.ok(f"dry run: job {jenkins.job_name} would be {_past(plan.action)}")
+    if plan.action == "create":
+        session.create_job(jenkins.job_name, plan.config_xml)
+    elif plan.action == "update":
+        session.update_job(jenkins.job_name, plan.config_xml)
+    source = f"{jenkins.jenkinsfile} of {jenkins.scm_url} {jenkins.branch}"
+    return Outcome.ok(f"job {jenkins.job_name} {_past(plan.action)}: {source}; started by pushes "
+                      f"(/git/notifyCommit) and by polling '{jenkins.poll_schedule}'")
+
+
+def trigger(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
+    job = jenkins.job_name
+    parameters = parse_parameters(args.param)
+    deadline = time.monotonic() + args.timeout
+    queue_id = session.queue_build(job, parameters)
+    shown = ", ".join(f"{name}={value}" for name, value in parameters.items())
+    progress(f"queued {job} as queue item {queue_id}" + (f" with {shown}" if shown else ""))
+    started = _wait_until_started(session, job, queue_id, args, deadline)
+    if started.cancelled:
+        raise CannotRun(f"queue item {queue_id} of {job} was cancelled before it started a build")
+    number, url = started.build_number, started.build_url
+    progress(f"build #{number} started: {url}")
+    if not args.wait:
+        return Outcome.ok(f"build #{number} of {job} started: {url}")
+    try:
+        followed = session.follow_console(job, number, _write_console, args.poll, deadline)
+        build = _wait_until_finished(session, job, number, args.poll, deadline) if followed else None
+    except KeyboardInterrupt:
+        info(f"stopped following build #{number}; it goes on in Jenkins: {url}")
+        raise
+    if build is None:
+        raise CannotRun(f"build #{number} of {job} was still running after {args.timeout:.0f}s; it goes on in "
+                        f"Jenkins: {url}")
+    status = build_status(build, time.time())
+    return Outcome(exit_code_for_result(status.result), f"{job} {describe_build(status)}")
+
+
+def status(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
+    job = jenkins.job_name
+    number = args.build if args.build is not None else _last_build_number(session, job)
+    if number is None:
+        return Outcome.ok(f"job {job} has no builds yet")
+    build = build_status(session.build_info(job, number), time.time())
+    info(f"build     #{build.number} of {job}")
+    info(f"result    {'building' if build.building else build.result}")
+    info(f"duration  {format_duration(build.duration_seconds)}")
+    info(f"url       {build.url}")
+    return Outcome.ok(f"{job} {describe_build(build)}")
+
+
+def logs(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
+    job = jenkins.job_name
+    number = args.build if args.build is not None else _last_build_number(session, job)
+    if number is None:
+        raise UserError(f"job {job} has no builds yet: start one with `python -m ci jenkins trigger`")
+    if not args.follow:
+        text = session.console_text(job, number)
+        _write_console(text)
+        return Outcome.ok(f"console of build #{number} of {job} ({len(text.encode())} bytes)")
+    try:
+        followed = session.follow_console(job, number, _write_console, args.poll, time.monotonic() + args.timeout)
+    except KeyboardInterrupt:
+        info(f"stopped following build #{number} of {job}")
+        raise
+    if not followed:
+        raise CannotRun(f"build #{number} of {job} was still writing its console after {args.timeout:.0f}s")
+    return Outcome.ok(f"followed the console of build #{number} of {job} to its end")
+
+
+def pending(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
+    job = jenkins.job_name
+    waiting = _waiting_builds(session, job, None, args.recent)
+    for build, inputs in waiting:
+        info(f"build #{build['number']} of {job}: {build.get('url', '')}")
+        for item in inputs:
+            info(f"  input {item.input_id}: {item.message} [{item.proceed_text or 'Proceed'}]")
+            info(f"    approve: python -m ci jenkins approve --build {item.build_number} --input {item.input_id}")
+            info(f"    reject:  python -m ci jenkins reject --build {item.build_number} --input {item.input_id}")
+        links = evidence_links(build)
+        info("  evidence:" if links else "  evidence: nothing archived under reports/ yet")
+        for link in links:
+            info(f"    {link}")
+    count = sum(len(inputs) for _, inputs in waiting)
+    if not count:
+        return Outcome.ok(f"nothing in {job} is waiting for input (the {args.recent} newest builds looked at)")
+    return Outcome.ok(f"{count} input(s) waiting in {len(waiting)} build(s) of {job}; approvers: "
+                      f"{jenkins.release_managers}")
+
+
+def approve(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
+    return _settle(args, jenkins, session, approve=True)
+
+
+def reject(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
+    return _settle(args, jenkins, session, approve=False)
+
+
+def _settle(args, jenkins: JenkinsConfig, session: JenkinsSession, approve: bool) -> Outcome:
+    job = jenkins.job_name
+    if args.build is not None and args.input_id:
+        # Fully named: no look-up, so this works without the Stage View plugin that lists pending inputs.
+        chosen = PendingInput(args.build, jenkins_input_id(args.input_id), "", "")
+    else:
+        waiting = _waiting_builds(session, job, args.build, args.recent)
+        chosen = choose_input([item for _, inputs in waiting for item in inputs], job, args.build, args.input_id)
+    session.submit_input(job, chosen.build_number, chosen.input_id, approve)
+    verb = "approved" if approve else "rejected"
+    return Outcome.ok(f"{verb} input {chosen.input_id} of build #{chosen.build_number} of {job} as "
+                      f"{session.connection.user}")
+
+
+ACTIONS = {"sync-job": sync_job, "trigger": trigger, "status": status, "logs": logs, "pending": pending,
+           "approve": approve, "reject": reject}
+
+
+def _waiting_builds(session: JenkinsSession, job: str, build_number: int | None,
+                    recent: int) -> list[tuple[dict, list[PendingInput]]]:
+    """Running builds with inputs waiting: only a running build can wait at an input."""
+    if build_number is not None:
+        numbers = [build_number]
+    else:
+        numbers = [build["number"] for build in session.job_info(job).get("builds", [])[:recent]]
+    waiting = []
+    for number in numbers:
+        build = session.build_info(job, number)
+        if not build.get("building"):
+            continue
+        inputs = pending_inputs(number, session.pending_input_actions(job, number))
+        if inputs:
+            waiting.append((build, inputs))
+    return waiting
+
+
+def _wait_until_started(session: JenkinsSession, job: str, queue_id: int, args, deadline: float) -> QueueState:
+    reason = ""
+    while True:
+        state = queue_state(session.queue_item(queue_id))
+        if state.started or state.cancelled:
+            return state
+        if state.why and state.why != reason:
+            reason = state.why
+            progress(f"queue item {queue_id} waits: {reason}")
+        if time.monotonic() >= deadline:
+            raise CannotRun(f"queue item {queue_id} of {job} had not started after {args.timeout:.0f}s: "
+                            f"{reason or 'no reason given'}")
+        time.sleep(args.poll)
+
+
+def _wait_until_finished(session: JenkinsSession, job: str, number: int, poll_seconds: float,
+                         deadline: float) -> dict | None:
+    """The build's record once it has a result; the console can end a moment before Jenkins records it."""
+    while True:
+        build = session.build_info(job, number)
+        if not build.get("building") and build.get("result"):
+            return build
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(poll_seconds)
+
+
+def _last_build_number(session: JenkinsSession, job: str) -> int | None:
+    last = session.job_info(job).get("lastBuild")
+    return last["number"] if last else None
+
+
+def _write_console(text: str) -> None:
+    # The build's own output goes to stdout as it arrives (pipeable); everything this command says goes to stderr.
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _past(action: str) -> str:
+    return {"create": "created", "update": "updated", "unchanged": "unchanged"}[action]
