@@ -23,7 +23,8 @@ from ci.executor.ssh import RemoteCommandFailed, SshHost
 from ci.registry_address import is_loopback_registry
 from ci.ssh_plan import reverse_forward_command
 
-HEARTBEAT_SECONDS = 5
+# Heartbeats come several times within the stale threshold, so a live deploy's lock is never taken over.
+HEARTBEATS_PER_STALE_PERIOD = 4
 
 
 @dataclass
@@ -45,6 +46,7 @@ class DeployLock:
                  wait_seconds: int, stale_seconds: int):
         self.host, self.paths, self.deploy_id, self.owner = host, paths, deploy_id, owner
         self.wait_seconds, self.stale_seconds = wait_seconds, stale_seconds
+        self.heartbeat_seconds = max(0.5, stale_seconds / HEARTBEATS_PER_STALE_PERIOD)
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
 
@@ -74,11 +76,11 @@ class DeployLock:
     def release(self) -> None:
         self._stop.set()
         if self._beat:
-            self._beat.join(timeout=HEARTBEAT_SECONDS + 5)
+            self._beat.join(timeout=self.heartbeat_seconds + 30)
         self.host.run(plan.lock_release_command(self.paths, self.deploy_id), check=False)
 
     def _heartbeat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
+        while not self._stop.wait(self.heartbeat_seconds):
             try:
                 self.host.run(plan.lock_heartbeat_command(self.paths, self.deploy_id), check=False, timeout=20)
             except CannotRun:
