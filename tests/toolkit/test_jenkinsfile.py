@@ -62,3 +62,34 @@ def test_the_approval_has_a_submitter_a_timeout_and_records_who_approved():
     approve = text[text.index("stage('Approve')"):text.index("stage('Deploy')")]
     assert "submitter:" in approve and "submitterParameter:" in approve and "timeout(" in approve
     assert "agent {" not in approve, "no executor may be held while waiting for a release manager"
+
+
+STRUCTURE_CHECK = REPOSITORY_ROOT / "ci" / "jenkinsfile" / "structure.groovy"
+
+
+def groovy_structure(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["groovy", str(STRUCTURE_CHECK), str(path)], capture_output=True, text=True, timeout=120,
+                          env={"JAVA_HOME": JAVA_HOME, "PATH": "/usr/bin:/bin"})
+
+
+def test_the_declarative_structure_is_valid():
+    result = groovy_structure(JENKINSFILE)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("original, broken, expected", [
+    ("stage('Lint') {\n                    steps {", "stage('Lint') {\n                    stpes {",
+     r"line \d+: 'stpes' is not allowed in stage 'Lint'"),
+    ("                    steps {\n                        sh 'bin/ci build'\n                    }\n",
+     "                    options { timeout(time: 1, unit: 'HOURS') }\n",
+     r"line \d+: stage 'Build' needs exactly one of steps, stages, parallel or matrix \(found 0\)"),
+    ("cleanup {", "done {", r"line \d+: 'done' is not allowed in post"),
+])
+def test_broken_structures_are_reported_with_their_line(tmp_path, original, broken, expected):
+    text = JENKINSFILE.read_text()
+    assert original in text
+    copy = tmp_path / "Jenkinsfile"
+    copy.write_text(text.replace(original, broken, 1))
+    result = groovy_structure(copy)
+    assert result.returncode == 1
+    assert re.search(expected, result.stderr), result.stderr
