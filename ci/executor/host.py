@@ -68,3 +68,12 @@ def link_compose_plugin(binary: Path) -> Path:
         plugin.unlink()
     plugin.symlink_to(binary)
     return plugin
+
+
+def npm_install(prefix: Path, package: str) -> None:
+    """Install one pinned npm package into a directory of the repository (never globally)."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    result = capture(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--silent", package],
+                     timeout=600)
+    if result.returncode != 0:
+        raise CannotRun(f"npm install {package} failed: {result.stderr.strip()[-300:]}")

@@ -1,5 +1,6 @@
 """The Jenkinsfile without Jenkins: Groovy syntax with the Groovy line Jenkins runs, and its wiring to `ci`."""
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -93,3 +94,20 @@ def test_broken_structures_are_reported_with_their_line(tmp_path, original, brok
     result = groovy_structure(copy)
     assert result.returncode == 1
     assert re.search(expected, result.stderr), result.stderr
+
+
+GROOVY_LINT = REPOSITORY_ROOT / "build" / "tools" / "node_modules" / ".bin" / "npm-groovy-lint"
+
+
+def test_codenarc_finds_no_error_in_the_jenkinsfile(tmp_path):
+    if not GROOVY_LINT.exists():
+        pytest.fail("npm-groovy-lint is not installed: `python -m ci setup` installs it into build/tools",
+                    pytrace=False)
+    report = tmp_path / "groovy-lint.json"
+    result = subprocess.run([str(GROOVY_LINT), "--noserver", "--failon", "error", "--javaexecutable",
+                             f"{JAVA_HOME}/bin/java", "--output", str(report), "Jenkinsfile"],
+                            cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=300)
+    summary = json.loads(report.read_text())["summary"]
+    # A mistyped path lints nothing and exits 0: the count of files linted proves the Jenkinsfile was read.
+    assert summary["totalFilesLinted"] == 1, result.stdout + result.stderr
+    assert summary["totalFoundErrorNumber"] == 0 and result.returncode == 0, result.stdout + result.stderr

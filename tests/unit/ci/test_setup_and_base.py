@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from ci.base_image import bootstrap_command, choose_base
-from ci.commands.setup import (BOOTSTRAP_BASE, INSTALL_DOCKER, INSTALL_MMDEBSTRAP, INSTALL_TOOLS, LINK_COMPOSE,
-                               START_DOCKERD, EngineFacts, plan_base, plan_engine)
+from ci.commands.setup import (BOOTSTRAP_BASE, INSTALL_DOCKER, INSTALL_GROOVY_LINT, INSTALL_MMDEBSTRAP, INSTALL_TOOLS,
+                               LINK_COMPOSE, START_DOCKERD, EngineFacts, plan_base, plan_engine)
 from ci.config import ImageConfig
 
 IMAGE = ImageConfig(base="python:3.11-slim", bootstrap_base="local/base:1")
@@ -29,6 +29,11 @@ def test_fresh_machine_installs_starts_and_links():
 def test_missing_local_registry_is_installed_only_where_packages_can_be():
     assert plan_engine(facts(missing_tools=("wrk",))) == [INSTALL_TOOLS]
     assert plan_engine(facts(missing_tools=("wrk",), can_install=False)) == []
+
+
+def test_the_jenkinsfile_linter_is_installed_where_npm_exists():
+    assert plan_engine(facts(groovy_lint_installed=False, npm_available=True)) == [INSTALL_GROOVY_LINT]
+    assert plan_engine(facts(groovy_lint_installed=False, npm_available=False)) == []
 
 
 def test_installed_but_stopped_engine_is_only_started():
