@@ -26,6 +26,7 @@ from ci.executor import docker_engine
 from ci.executor.target_host import start_local_environment, stop_local_environment
 from ci.image_builder import build_images, plan_with_base
 from ci.workspace import copy_workspace
+from model_app.dataset import example_request
 
 
 def timed_ci(copy: Path, *args: str) -> float:
@@ -37,16 +38,8 @@ def timed_ci(copy: Path, *args: str) -> float:
     return round(time.perf_counter() - started, 1)
 
 
-def one_record() -> dict:
-    from model_app.dataset import load_split
-    from model_app.features import FEATURE_NAMES
-
-    row = load_split().eval_features[0]
-    return {"records": [{name: float(value) for name, value in zip(FEATURE_NAMES, row)}]}
-
-
 def constant_load(url: str, clients: int, stop: threading.Event, counts: dict) -> list[threading.Thread]:
-    body = one_record()
+    body = example_request()
 
     def client() -> None:
         with requests.Session() as session:

@@ -4,10 +4,10 @@ from dataclasses import dataclass, field
 
 from ci.build_plan import PROJECT_LABEL
 from ci.config import Config
+from ci.deploy_plan import APP_UID
 
 ROLE_LABEL = "io.mlci.role"
 LOCAL_ROLE = "local-service"
-APP_UID = 10001
 
 
 @dataclass(frozen=True)

@@ -42,3 +42,11 @@ def load_split() -> Split:
         features, labels, test_size=EVALUATION_FRACTION, random_state=SPLIT_SEED, stratify=labels,
     )
     return Split(train_x, train_y, eval_x, eval_y, fingerprint(features, labels))
+
+
+def example_request(rows: int = 1) -> dict:
+    """A valid /predict body built from held-out rows: for probes, load generators and smoke checks."""
+    from model_app.features import FEATURE_NAMES
+
+    features = load_split().eval_features[:rows]
+    return {"records": [{name: float(value) for name, value in zip(FEATURE_NAMES, row)} for row in features]}

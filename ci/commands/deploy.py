@@ -247,11 +247,9 @@ def _smoke(public_url: str) -> str:
 
 
 def _probe_body() -> bytes:
-    from model_app.dataset import load_split
-    from model_app.features import FEATURE_NAMES
+    from model_app.dataset import example_request
 
-    row = load_split().eval_features[0]
-    return json.dumps({"records": [{name: float(value) for name, value in zip(FEATURE_NAMES, row)}]}).encode()
+    return json.dumps(example_request()).encode()
 
 
 def _audit(session: SshHost, paths, record_base: dict, outcome: HostOutcome) -> None:

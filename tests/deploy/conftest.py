@@ -16,8 +16,7 @@ import requests
 from ci.context import Context
 from ci.executor.target_host import start_local_environment, stop_local_environment
 from ci.image_builder import build_images, plan_with_base
-from model_app.dataset import load_split
-from model_app.features import FEATURE_NAMES
+from model_app.dataset import example_request
 from tests.toolkit.conftest import repository_copy, run_ci  # noqa: F401 (fixture re-export)
 
 ENVIRONMENT = "test"
@@ -118,11 +117,6 @@ def deploy_environment(engine, target_image, repository_copy, tmp_path):  # noqa
     stop_local_environment(engine, started)
 
 
-def one_record() -> dict:
-    row = load_split().eval_features[0]
-    return {"records": [{name: float(value) for name, value in zip(FEATURE_NAMES, row)}]}
-
-
 class Load:
     """Keep-alive clients posting to a public URL until stopped; counts every failure and which releases answered."""
 
@@ -145,7 +139,7 @@ class Load:
             thread.join(timeout=15)
 
     def _client(self) -> None:
-        body = one_record()
+        body = example_request()
         deadline = time.monotonic() + 600
         with requests.Session() as session:
             while not self._stop.is_set() and time.monotonic() < deadline:
