@@ -32,7 +32,9 @@ RUN /opt/train-venv/bin/python -m model_app.train --out /artifacts --stamp-only 
 
 FROM build-base AS test-runner-deps
 COPY requirements/ /tmp/requirements/
-RUN pip-install /opt/venv /tmp/requirements/dev.txt
+# The stamp tells `python -m ci` (ci/bootstrap.py) that this venv already holds the pinned requirements.
+RUN pip-install /opt/venv /tmp/requirements/dev.txt \
+ && cat /tmp/requirements/*.txt | sha256sum | cut -d' ' -f1 > /opt/venv/.requirements.sha256
 
 FROM ${BASE_IMAGE} AS test-runner
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/runner --shell /usr/sbin/nologin runner \
@@ -41,6 +43,7 @@ COPY --from=test-runner-deps /opt/venv /opt/venv
 COPY --from=trainer /artifacts/ /work/build/model/
 WORKDIR /work
 COPY ci.toml pytest.ini .flake8 .coveragerc docker-compose.ci.yml ./
+COPY requirements/ requirements/
 COPY ci/ ci/
 COPY model_app/ model_app/
 COPY tests/ tests/
