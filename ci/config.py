@@ -58,6 +58,9 @@ class RegistryConfig:
     repository: str = "ml-model-service"
     push_attempts: int = 4
     retry_backoff_seconds: float = 2.0
+    # A registry on this machine that `ci push` starts when nothing answers at the address (the local
+    # pipeline's default); `ci down` stops it. Jenkins sets MLCI_REGISTRY_LOCAL=false with its own address.
+    local: bool = True
 
 
 @dataclass(frozen=True)

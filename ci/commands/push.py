@@ -7,6 +7,7 @@ from ci.commands.outcome import Outcome
 from ci.console import progress
 from ci.errors import CannotRun, CheckFailed, ConfigError
 from ci.executor import docker_engine
+from ci.local_registry import ensure_local_registry
 from ci.push_plan import PASSWORD_VARIABLE, USERNAME_VARIABLE, backoff_delays, credentials_from, is_transient, \
     push_plan_for
 from ci.redaction import redact
@@ -28,6 +29,8 @@ def run(args, ctx) -> Outcome:
     credentials = credentials_from(ctx.environ)
     secrets = (credentials["password"],) if credentials else ()
     client = docker_engine.connect()
+    if ctx.config.registry.local:
+        ensure_local_registry(ctx.root, ctx.config.registry)
     if not docker_engine.image_present(client, plan.source_image):
         raise CannotRun(f"image {plan.source_image} is not present: run `python -m ci build`")
     if credentials:

@@ -135,7 +135,7 @@ def test_a_wrong_password_is_a_clear_error_that_never_shows_it(engine, registry,
 def test_a_registry_that_is_down_fails_clearly_after_its_retries(engine, repository_copy):
     address = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "MLCI_REGISTRY_ADDRESS": address, "MLCI_REGISTRY_PUSH_ATTEMPTS": "3",
-           "MLCI_REGISTRY_RETRY_BACKOFF_SECONDS": "0.2"}
+           "MLCI_REGISTRY_RETRY_BACKOFF_SECONDS": "0.2", "MLCI_REGISTRY_LOCAL": "false"}
     try:
         result = run_ci(repository_copy(), "push", env=env)
     finally:
@@ -144,6 +144,31 @@ def test_a_registry_that_is_down_fails_clearly_after_its_retries(engine, reposit
     assert f"push to {address} failed after 3 attempts" in result.stderr
     assert "connection refused" in result.stderr
     assert result.stderr.count("retrying in") == 2
+
+
+def test_push_starts_the_local_registry_and_down_stops_it(engine, repository_copy):
+    copy = repository_copy()
+    address = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "MLCI_REGISTRY_ADDRESS": address, "MLCI_REGISTRY_LOCAL": "true",
+           "MLCI_PROJECT_NAME": f"local-registry-test-{secrets.token_hex(3)}"}
+    try:
+        pushed = run_ci(copy, "push", env=env)
+        assert pushed.returncode == 0, pushed.stderr[-2000:]
+        assert f"starting the local registry at {address}" in pushed.stderr
+        digest = json.loads((copy / "reports" / "build.json").read_text())["push"]["digest"]
+        manifest = requests.head(f"http://{address}/v2/ml-model-service/manifests/{digest}", timeout=5, headers={
+            "Accept": "application/vnd.docker.distribution.manifest.v2+json, "
+                      "application/vnd.oci.image.manifest.v1+json"})
+        assert manifest.status_code == 200
+        again = run_ci(copy, "push", env=env)
+        assert again.returncode == 0 and "starting the local registry" not in again.stderr, again.stderr[-2000:]
+    finally:
+        stopped = run_ci(copy, "down", env=env)
+        untag_registry_copies(engine, address)
+    assert stopped.returncode == 0, stopped.stderr[-2000:]
+    assert f"the local registry at {address}" in stopped.stderr
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://{address}/v2/", timeout=2)
 
 
 def test_prune_keeps_the_newest_images_per_branch_of_this_project_only(engine, repository_copy):
