@@ -1,0 +1,55 @@
+"""`ci approve`: the local pipeline's release-manager step: show the evidence bundle, ask y/n, record the answer.
+
+In Jenkins the same stage is the `input` step (the submitter list decides who may answer). Here a person
+at a terminal answers, or `--yes` approves where no one can; in CI without a terminal it refuses to guess.
+"""
+
+import getpass
+import hashlib
+import sys
+from datetime import datetime, timezone
+
+from ci import evidence
+from ci.commands.evidence import EVIDENCE_JSON
+from ci.commands.outcome import Outcome
+from ci.errors import CannotRun, CheckFailed, UserError
+from ci.reports import read_json_report, report_path, write_json_report
+
+NAME = "approve"
+HELP = "show the evidence bundle and approve (y/n) the deploy; --yes approves non-interactively"
+APPROVAL_REPORT = "approval.json"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--yes", action="store_true", help="approve without asking")
+
+
+def run(args, ctx) -> Outcome:
+    bundle = read_json_report(ctx.root, EVIDENCE_JSON)
+    if bundle is None:
+        raise CannotRun("reports/evidence.json is missing: run `python -m ci evidence` (the Push stage does)")
+    print("\n".join(evidence.evidence_text(bundle)), flush=True)
+    release = f"{bundle['candidate']['image']} (model {bundle['candidate']['model_version']})"
+    user = ctx.environ.get("USER") or getpass.getuser()
+    if bundle["blockers"] and args.yes:
+        raise CheckFailed(f"--yes does not approve a release with blockers: {'; '.join(bundle['blockers'])}")
+    if args.yes:
+        return _record(ctx, bundle, True, f"{user} (--yes)", release)
+    if ctx.in_ci or not sys.stdin.isatty():
+        raise UserError("no one can answer here (CI=true or no terminal): pass --yes to approve non-interactively")
+    print(f"\nDeploy {release}? [y/N] ", flush=True)
+    answer = sys.stdin.readline().strip().lower()
+    return _record(ctx, bundle, answer in ("y", "yes"), user, release)
+
+
+def _record(ctx, bundle: dict, approved: bool, who: str, release: str) -> Outcome:
+    evidence_bytes = report_path(ctx.root, EVIDENCE_JSON).read_bytes()
+    write_json_report(ctx.root, APPROVAL_REPORT, {
+        "approved": approved, "approved_by": who if approved else "", "answered_by": who,
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "image_id": bundle["candidate"]["image_id"],
+        "evidence_sha256": hashlib.sha256(evidence_bytes).hexdigest(),
+    })
+    if not approved:
+        return Outcome.failed(f"{who} did not approve {release}; nothing was deployed")
+    return Outcome.ok(f"{who} approved {release}")

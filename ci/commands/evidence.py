@@ -1,0 +1,91 @@
+"""`ci evidence`: write the release manager's evidence bundle (reports/evidence.json and evidence.md).
+
+Jenkins archives it before its approval input; `ci approve` shows it locally. Each `--env` adds the
+comparison of the candidate model with the model that environment serves now.
+"""
+
+import json
+
+import requests
+
+from ci import evidence
+from ci.commands.build import BUILD_REPORT
+from ci.commands.outcome import Outcome
+from ci.console import progress
+from ci.errors import CannotRun
+from ci.executor import docker_engine
+from ci.model_labels import METADATA_PATH_IN_IMAGE
+from ci.reports import REPORTS_DIR, read_json_report, report_path, write_json_report
+from ci.test_plan import read_junit
+
+NAME = "evidence"
+HELP = "write the evidence bundle for approval: tests, coverage, lint, gates, digest, model vs the serving one"
+TIERS = ("host", "unit", "integration", "acceptance")
+EVIDENCE_JSON = "evidence.json"
+EVIDENCE_TEXT = "evidence.md"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--env", action="append", default=[], metavar="ENV",
+                        help="compare with the model this environment serves (repeatable; unconfigured ones noted)")
+
+
+def run(args, ctx) -> Outcome:
+    build_report = read_json_report(ctx.root, BUILD_REPORT)
+    if not build_report:
+        raise CannotRun("reports/build.json is missing: run `python -m ci build` (and `ci push`) first")
+    client = docker_engine.connect()
+    image_id = build_report["images"]["model"]["image_id"]
+    candidate_metadata = json.loads(docker_engine.read_file_from_image(client, image_id, METADATA_PATH_IN_IMAGE))
+    bundle = {
+        "candidate": evidence.candidate_summary(build_report, candidate_metadata),
+        "tests": _tier_results(ctx.root),
+        "coverage": _coverage(ctx.root),
+        "lint": read_json_report(ctx.root, "lint/summary.json") or {},
+        "gates": read_json_report(ctx.root, "acceptance/gates.json"),
+        "comparisons": [_compare(ctx, name, candidate_metadata) for name in args.env],
+    }
+    bundle["blockers"] = evidence.approval_blockers(bundle)
+    write_json_report(ctx.root, EVIDENCE_JSON, bundle)
+    report_path(ctx.root, EVIDENCE_TEXT).write_text("\n".join(evidence.evidence_text(bundle)) + "\n")
+    blockers = bundle["blockers"]
+    return Outcome.ok(f"{REPORTS_DIR}/{EVIDENCE_TEXT}: model {bundle['candidate']['model_version']}, "
+                      + (f"{len(blockers)} blocker(s): {'; '.join(blockers)}" if blockers else "nothing blocks it"))
+
+
+def _tier_results(root) -> list[dict]:
+    results = []
+    for tier in TIERS:
+        junit = root / REPORTS_DIR / tier / "junit.xml"
+        if junit.exists():
+            results.append(read_junit(tier, junit).__dict__)
+    return results
+
+
+def _coverage(root) -> dict[str, float]:
+    found = {}
+    for tier in TIERS:
+        xml = root / REPORTS_DIR / tier / "coverage.xml"
+        if xml.exists():
+            found[tier] = evidence.line_coverage_percent(xml.read_text())
+    return found
+
+
+def _compare(ctx, name: str, candidate_metadata: dict) -> dict:
+    environment = ctx.config.environments.get(name)
+    if environment is None:
+        return evidence.comparison(name, None, candidate_metadata, None,
+                                   f"environment {name} is not configured (ci.toml [environments.{name}])")
+    url = environment.public_urls[0] if environment.public_urls else None
+    if not url:
+        return evidence.comparison(name, None, candidate_metadata, None, f"environments.{name} has no public_urls")
+    progress(f"reading the model {name} serves at {url}/metadata")
+    try:
+        response = requests.get(f"{url}/metadata", timeout=5)
+        response.raise_for_status()
+        return evidence.comparison(name, url, candidate_metadata, response.json())
+    except requests.ConnectionError:
+        return evidence.comparison(name, url, candidate_metadata, None, f"nothing answers at {url}: first release "
+                                                                        f"there, or its service is down")
+    except (requests.RequestException, ValueError) as error:
+        return evidence.comparison(name, url, candidate_metadata, None, f"{url}/metadata failed: {error}")
