@@ -55,6 +55,8 @@ class ComposeTierPlan:
     timeout_seconds: int
     service_timeout_seconds: int
     secrets: tuple[str, ...] = field(default_factory=tuple)
+    # The directory under reports/ (the tier's name, or "smoke" so a deploy's smoke test keeps the gates).
+    report_name: str = ""
 
     def compose(self, *args: str) -> list[str]:
         return ["-f", self.compose_file, "-p", self.project, *args]
@@ -75,7 +77,7 @@ class ComposeTierPlan:
 
     @property
     def reports_in_container(self) -> str:
-        return f"{RUNNER_WORKDIR}/reports/{self.tier}"
+        return f"{RUNNER_WORKDIR}/reports/{self.report_name or self.tier}"
 
 
 def tiers_for(selection: str) -> tuple[str, ...]:
@@ -87,11 +89,13 @@ def compose_project_name(project: str, run_id: str, tier: str) -> str:
     return slug(f"{project}-{run_id}-{tier}", max_length=80).replace(".", "-")
 
 
-def pytest_command(tier: str, reports_dir: str, extra: list[str] | None = None, python: str = "python") -> list[str]:
+def pytest_command(tier: str, reports_dir: str, extra: list[str] | None = None, python: str = "python",
+                   report_name: str = "") -> list[str]:
     """The pytest invocation for a tier; paths are relative to the repository (or the runner's /work)."""
+    name = report_name or tier
     command = [
         python, "-m", "pytest", *TIER_PATHS[tier], "-p", "no:cacheprovider", "-q", "-rfEs",
-        f"--junitxml={reports_dir}/{tier}/junit.xml", "-o", f"junit_suite_name={tier}",
+        f"--junitxml={reports_dir}/{name}/junit.xml", "-o", f"junit_suite_name={name}",
     ]
     if tier in COVERAGE_TIERS:
         command += [f"--cov={package}" for package in COVERED_PACKAGES[tier]]
@@ -110,7 +114,7 @@ def gates_environment(gates: GatesConfig) -> str:
 
 def compose_tier_plan(config: Config, run_id: str, tier: str, images: dict[str, str], postgres_password: str,
                       base_url: str = "", baseline_url: str = "", force_failure: bool = False,
-                      extra: list[str] | None = None) -> ComposeTierPlan:
+                      extra: list[str] | None = None, report_name: str = "") -> ComposeTierPlan:
     project = compose_project_name(config.project.name, run_id, tier)
     external = bool(base_url)
     environment = {
@@ -129,10 +133,11 @@ def compose_tier_plan(config: Config, run_id: str, tier: str, images: dict[str, 
         services=() if external else SERVICES[tier],
         runner_service="runner-external" if external else "runner",
         runner_container=f"{project}-runner",
-        pytest=pytest_command(tier, "reports", extra),
+        pytest=pytest_command(tier, "reports", extra, report_name=report_name),
         timeout_seconds=config.test.tier_timeout_seconds,
         service_timeout_seconds=config.test.service_timeout_seconds,
         secrets=(postgres_password,),
+        report_name=report_name or tier,
     )
 
 

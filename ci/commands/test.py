@@ -72,7 +72,7 @@ def run(args, ctx) -> Outcome:
                 ctx.config, ctx.identity.run_id, tier, images,
                 postgres_password=secrets.token_urlsafe(24), base_url=args.base_url or "",
                 baseline_url=args.baseline_url or "", force_failure=bool(ctx.environ.get("FORCE_TEST_FAILURE")),
-                extra=extra,
+                extra=extra, report_name="smoke" if args.smoke else "",
             )
             result, exit_code = _run_compose_tier(plan, ctx, keep=args.keep)
         results.append(result)
@@ -119,7 +119,7 @@ def _run_compose_tier(plan: ComposeTierPlan, ctx, keep: bool):
     missing = [image for image in images if not docker_engine.image_present(client, image)]
     if missing:
         raise CannotRun(f"image(s) {', '.join(missing)} not present: run `python -m ci build` (or pass --image)")
-    reports = _fresh_reports(ctx, plan.tier)
+    reports = _fresh_reports(ctx, plan.report_name)
     compose = ComposeRunner(ctx.root, plan.environment)
     runner_output: list[str] = []
     succeeded = False

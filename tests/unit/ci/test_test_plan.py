@@ -96,3 +96,11 @@ def test_cleanup_under_jenkins_touches_only_this_build():
 
 def test_repository_compose_file_exists():
     assert (Path(__file__).resolve().parents[3] / Config().test.compose_file).is_file()
+
+
+def test_a_deploys_smoke_run_reports_apart_so_the_acceptance_gates_survive_it():
+    smoke = plan("acceptance", base_url="http://127.0.0.1:8088", report_name="smoke", extra=["-m", "smoke"])
+    assert smoke.report_name == "smoke" and smoke.reports_in_container.endswith("/reports/smoke")
+    assert "--junitxml=reports/smoke/junit.xml" in smoke.pytest
+    assert not any("reports/acceptance" in argument for argument in smoke.pytest)
+    assert plan("acceptance").report_name == "acceptance"
