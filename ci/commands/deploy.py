@@ -39,6 +39,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--image", help="model image to deploy (default: the last `ci build`)")
     parser.add_argument("--approved-by", default="", help="who approved the release (recorded in the audit log)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan (hosts, commands); touch nothing")
+    parser.add_argument("--if-configured", action="store_true",
+                        help="an environment ci.toml does not define is skipped (exit 0, said so), not an error")
 
 
 def environment_for(ctx, name: str):
@@ -71,6 +73,10 @@ def release_for(ctx, explicit_image: str | None, now: datetime) -> tuple[plan.Re
 
 
 def run(args, ctx) -> Outcome:
+    if args.if_configured and args.env not in ctx.config.environments:
+        skipped = {"environment": args.env, "result": "skipped", "reason": "not configured in ci.toml"}
+        write_json_report(ctx.root, f"deploy-{args.env}.json", skipped)
+        return Outcome.ok(f"skipped: environment {args.env} is not configured (ci.toml [environments.{args.env}])")
     environment = environment_for(ctx, args.env)
     project = ctx.config.project.name
     now = datetime.now(timezone.utc)
@@ -143,6 +149,8 @@ def run(args, ctx) -> Outcome:
               "deploy_seconds": round(watch.seconds, 2),
               "result": "success" if failure is None else "failed"}
     write_json_report(ctx.root, DEPLOY_REPORT, report)
+    # Jenkins deploys to several environments in one build; each keeps its own record beside the latest one.
+    write_json_report(ctx.root, f"deploy-{args.env}.json", report)
     if interrupted:
         raise KeyboardInterrupt
     if failure is not None:

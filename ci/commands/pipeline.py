@@ -1,48 +1,210 @@
-"""`ci pipeline`: run every stage in the Jenkinsfile's order, each as its own `python -m ci` process."""
+"""`ci pipeline`: run the Jenkinsfile's stages in its order, each command as its own `python -m ci` process.
 
+Locally the deploy goes to the local target host and the push to a local registry (ci.toml's embedded
+defaults); `--env` names other environments. Every stage's output lands in reports/pipeline/<stage>.log,
+the run in reports/pipeline.json, and the release manager's view in reports/pipeline.html.
+"""
+
+import shutil
 import sys
+from datetime import datetime, timezone
 
 from ci.commands.outcome import Outcome
 from ci.console import Stopwatch, info
-from ci.errors import EXIT_INTERRUPTED, EXIT_OK
-from ci.executor.process import stream
-from ci.pipeline_plan import STAGES
-from ci.reports import read_json_report, write_json_report
+from ci.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
+from ci.executor.stage_process import run_attached, run_logged
+from ci.pipeline_display import board_lines, summary_table
+from ci.pipeline_plan import LOCAL_TARGETS, DeployTarget, Stage, pipeline_stages, select_stages
+from ci.reports import REPORTS_DIR, read_json_report, write_json_report
 
 NAME = "pipeline"
-HELP = "run the whole pipeline locally: setup, lint, tests, build, deploy to a local target host"
+HELP = "run the whole pipeline locally, in the Jenkinsfile's stages: setup … push, approve, deploy"
+LOG_DIR = f"{REPORTS_DIR}/pipeline"
+FAILED_LOG_TAIL = 25
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--yes", action="store_true", help="approve without asking (needed where no one can answer)")
+    parser.add_argument("--yes", action="store_true", help="approve without asking (required where no one can answer)")
+    parser.add_argument("--only", action="append", default=[], metavar="STAGE", help="run only this stage (repeatable)")
+    parser.add_argument("--from", dest="start", metavar="STAGE", help="start at this stage")
+    parser.add_argument("--until", metavar="STAGE", help="stop after this stage")
+    parser.add_argument("--skip", action="append", default=[], metavar="STAGE", help="skip this stage (repeatable)")
+    parser.add_argument("--env", action="append", default=[], metavar="ENV",
+                        help="deploy to this ci.toml environment instead of the local target host (repeatable)")
+    parser.add_argument("--dry-run", action="store_true", help="print the stages and their commands; run nothing")
 
 
 def run(args, ctx) -> Outcome:
-    rows = []
-    for stage in STAGES:
-        info(f"━━ {stage.name}: python -m ci {' '.join(stage.argv)}")
-        watch = Stopwatch()
-        exit_code = stream([sys.executable, "-m", "ci", *stage.argv], print, cwd=ctx.root)
-        rows.append({"stage": stage.name, "exit_code": exit_code, "seconds": round(watch.seconds, 1)})
-        if exit_code == EXIT_INTERRUPTED:
-            raise KeyboardInterrupt
-        if exit_code != EXIT_OK:
-            break
-    write_json_report(ctx.root, "pipeline.json", {"stages": rows})
-    _print_table(rows)
-    failed = [row for row in rows if row["exit_code"] != EXIT_OK]
+    targets = tuple(DeployTarget(name) for name in args.env) or LOCAL_TARGETS
+    stages = pipeline_stages(targets)
+    try:
+        selection = select_stages(stages, args.only, args.start, args.until, args.skip)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if args.dry_run:
+        for stage, selected in selection:
+            commands = "; ".join("python -m ci " + " ".join(command) for command in stage.commands)
+            info(f"{'run ' if selected else 'skip'}  {stage.name:<12} {commands}")
+        return Outcome.ok(f"dry run: {sum(selected for _, selected in selection)} of {len(stages)} stages would run")
+    approving = any(stage.approval and selected for stage, selected in selection)
+    if approving and not args.yes and (ctx.in_ci or not sys.stdin.isatty()):
+        raise UserError("the Approve stage needs a person at a terminal: pass --yes to approve non-interactively "
+                        "(CI=true or no TTY here), or --skip Approve --skip Deploy")
+    return _run_stages(selection, args, ctx)
+
+
+def _run_stages(selection: list[tuple[Stage, bool]], args, ctx) -> Outcome:
+    log_dir = ctx.root / LOG_DIR
+    shutil.rmtree(log_dir, ignore_errors=True)
+    log_dir.mkdir(parents=True)
+    rows = [{"stage": stage.name, "status": "waiting" if selected else "skipped", "exit_code": None,
+             "seconds": None, "log": None, "commands": [" ".join(command) for command in stage.commands]}
+            for stage, selected in selection]
+    board = StageBoard(rows)
+    environ = {**ctx.environ, "PYTHONUNBUFFERED": "1"}
+    started_at = datetime.now(timezone.utc)
+    failed: dict | None = None
+    try:
+        for (stage, selected), row in zip(selection, rows):
+            if not selected:
+                continue
+            if failed:
+                row["status"] = "not run"
+                continue
+            exit_code = _run_stage(stage, row, board, args, ctx, environ)
+            if stage.approval and exit_code == EXIT_OK:
+                approval = read_json_report(ctx.root, "approval.json") or {}
+                environ["APPROVED_BY"] = approval.get("approved_by", "")
+            if exit_code != EXIT_OK:
+                failed = row
+    except KeyboardInterrupt:
+        for row in rows:
+            if row["status"] in ("running", "waiting"):
+                row["status"] = "interrupted" if row["status"] == "running" else "not run"
+        _finish(rows, started_at, "interrupted", ctx)
+        raise
+    result = "failed" if failed else "passed"
+    deploy_passed = any(row["stage"] == "Deploy" and row["status"] == "passed" for row in rows)
+    deployed = _deployed_url(ctx) if deploy_passed else None
+    _finish(rows, started_at, result, ctx, url=deployed)
     if failed:
-        return Outcome(failed[0]["exit_code"], f"stage {failed[0]['stage']} failed (exit {failed[0]['exit_code']})")
+        # The approval stage wrote to the terminal itself; every other stage's output is in its log.
+        log = failed["log"] or f"{REPORTS_DIR}/evidence.md"
+        if failed["log"]:
+            _show_log_tail(ctx.root / failed["log"])
+        return Outcome(failed["exit_code"], f"stage {failed['stage']} failed (exit {failed['exit_code']}); "
+                                            f"its log: {log}; report: {REPORTS_DIR}/pipeline.html")
+    ran = [row for row in rows if row["status"] == "passed"]
+    total = sum(row["seconds"] for row in ran)
+    if deployed:
+        print(f"The model answers at {deployed}  (try: curl {deployed}/ready; stop everything with "
+              f"`python -m ci down`)", flush=True)
+    return Outcome.ok(f"{len(ran)} stage(s) passed in {total:.0f}s; report: {REPORTS_DIR}/pipeline.html"
+                      + (f"; the model answers at {deployed}" if deployed else ""))
+
+
+def _run_stage(stage: Stage, row: dict, board: "StageBoard", args, ctx, environ: dict) -> int:
+    log_name = None if stage.approval else f"{LOG_DIR}/{stage.name.lower()}.log"
+    row.update(status="running", log=log_name)
+    watch = Stopwatch()
+    board.start(row, " ; ".join("python -m ci " + " ".join(command) for command in stage.commands))
+    exit_code = EXIT_OK
+    try:
+        for command in stage.commands:
+            argv = [sys.executable, "-m", "ci", *command]
+            if stage.approval:
+                # The release manager's stage talks to the person at the terminal directly.
+                board.hand_over_terminal()
+                exit_code = run_attached([*argv, *(["--yes"] if args.yes else [])], ctx.root, environ)
+            else:
+                exit_code = run_logged(argv, ctx.root / log_name, ctx.root, environ, board.line,
+                                       lambda: board.tick(watch.seconds))
+            if exit_code != EXIT_OK:
+                break
+    except KeyboardInterrupt:
+        row["seconds"] = round(watch.seconds, 1)
+        raise
+    if exit_code == EXIT_INTERRUPTED:
+        row["seconds"] = round(watch.seconds, 1)
+        raise KeyboardInterrupt
+    row.update(status="passed" if exit_code == EXIT_OK else "failed", exit_code=exit_code,
+               seconds=round(watch.seconds, 1))
+    board.end(row)
+    return exit_code
+
+
+def _finish(rows: list[dict], started_at: datetime, result: str, ctx, url: str | None = None) -> None:
+    write_json_report(ctx.root, "pipeline.json", {
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "result": result, "stages": rows, "url": url,
+    })
+    # The report is the release manager's view of any run, failed ones included.
+    report_code = run_logged([sys.executable, "-m", "ci", "report"], ctx.root / LOG_DIR / "report.log", ctx.root,
+                             {**ctx.environ}, lambda line: None, lambda: None)
+    if report_code != EXIT_OK:
+        info(f"the HTML report could not be written (exit {report_code}); see {LOG_DIR}/report.log")
+    for line in summary_table(rows):
+        info(line)
+
+
+def _deployed_url(ctx) -> str | None:
     deployed = read_json_report(ctx.root, "deploy.json") or {}
-    urls = [host["public_url"] for host in deployed.get("hosts", [])]
-    if urls:
-        print(f"The model answers at {urls[0]}  (try: curl {urls[0]}/ready; stop everything with `python -m ci down`)")
-    return Outcome.ok(f"{len(rows)} stages passed in {sum(row['seconds'] for row in rows):.0f}s"
-                      + (f"; the model answers at {urls[0]}" if urls else ""))
+    urls = [host["public_url"] for host in deployed.get("hosts", []) if host.get("result") == "success"]
+    return urls[0] if urls else None
 
 
-def _print_table(rows: list[dict]) -> None:
-    info(f"{'stage':<14}{'result':<8}{'seconds':>8}")
-    for row in rows:
-        result = "ok" if row["exit_code"] == EXIT_OK else f"exit {row['exit_code']}"
-        info(f"{row['stage']:<14}{result:<8}{row['seconds']:>8.1f}")
+def _show_log_tail(log_path) -> None:
+    if not log_path.exists():
+        return
+    tail = log_path.read_text(errors="replace").splitlines()[-FAILED_LOG_TAIL:]
+    info(f"── last {len(tail)} lines of {log_path} ──")
+    for line in tail:
+        info(f"  {line}")
+
+
+class StageBoard:
+    """On a terminal: a board redrawn in place. Elsewhere (Jenkins, CI, a pipe): plain lines, prefixed by stage."""
+
+    def __init__(self, rows: list[dict], stream=sys.stderr):
+        self.rows = rows
+        self.stream = stream
+        self.live = stream.isatty()
+        self.last_line = ""
+        self.drawn = 0
+        self.current: dict | None = None
+
+    def start(self, row: dict, commands: str) -> None:
+        self.current, self.last_line = row, ""
+        if self.live:
+            self.tick(0.0)
+        else:
+            self._write(f"━━ {row['stage']}: {commands}\n")
+
+    def line(self, text: str) -> None:
+        self.last_line = text.strip() or self.last_line
+        if not self.live:
+            self._write(f"[{self.current['stage']}] {text}\n")
+
+    def tick(self, seconds: float) -> None:
+        if not self.live:
+            return
+        width = shutil.get_terminal_size().columns
+        lines = board_lines(self.rows, seconds, self.last_line, width)
+        up = f"\033[{self.drawn}F" if self.drawn else ""
+        self._write(up + "".join(f"\033[2K{line}\n" for line in lines))
+        self.drawn = len(lines)
+
+    def hand_over_terminal(self) -> None:
+        """Someone else writes to the terminal now: draw the board anew below what they write."""
+        self.drawn = 0
+
+    def end(self, row: dict) -> None:
+        if self.live:
+            self.tick(row["seconds"] or 0.0)
+        else:
+            self._write(f"━━ {row['stage']}: {row['status']} in {row['seconds']:.1f}s\n")
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()

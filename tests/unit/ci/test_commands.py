@@ -69,4 +69,5 @@ def test_local_service_is_published_on_loopback_only_and_read_only():
 
 
 def test_pipeline_stages_follow_the_jenkins_order():
-    assert stage_names() == ["Setup", "Lint", "Unit", "Build", "Integration", "Acceptance", "Deploy"]
+    assert stage_names() == ["Setup", "Lint", "Unit", "Build", "Integration", "Acceptance", "Push", "Approve",
+                             "Deploy"]

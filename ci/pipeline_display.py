@@ -1,0 +1,34 @@
+"""What a person sees while `ci pipeline` runs: a stage board (stage, status, elapsed) and the final table."""
+
+STATUS_MARKS = {"passed": "✔", "failed": "✘", "running": "▶", "waiting": "·", "skipped": "–", "not run": "·",
+                "interrupted": "■"}
+GREEN, RED, YELLOW, DIM, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
+COLOURS = {"passed": GREEN, "failed": RED, "running": YELLOW, "interrupted": RED}
+
+
+def board_lines(rows: list[dict], running_seconds: float | None, last_line: str, width: int = 100) -> list[str]:
+    """The board for a terminal: one line per stage; the running stage shows its time so far and latest output."""
+    lines = []
+    for row in rows:
+        status = row["status"]
+        seconds = running_seconds if status == "running" else row.get("seconds")
+        elapsed = f"{seconds:7.1f}s" if seconds is not None else " " * 8
+        colour = COLOURS.get(status, DIM)
+        line = f"{colour}{STATUS_MARKS.get(status, '?')} {row['stage']:<12} {status:<11}{elapsed}{RESET}"
+        if status == "running" and last_line:
+            room = max(width - 40, 10)
+            line += f"  {DIM}{last_line[:room]}{RESET}"
+        lines.append(line)
+    return lines
+
+
+def summary_table(rows: list[dict]) -> list[str]:
+    """The table printed at the end (plain text: it also lands in Jenkins's console and in logs)."""
+    lines = [f"{'stage':<13}{'result':<12}{'seconds':>8}  log", "-" * 60]
+    for row in rows:
+        seconds = f"{row['seconds']:8.1f}" if row.get("seconds") is not None else " " * 8
+        log = row.get("log") or ""
+        lines.append(f"{row['stage']:<13}{row['status']:<12}{seconds}  {log}")
+    total = sum(row["seconds"] for row in rows if row.get("seconds") is not None)
+    lines.append(f"{'total':<25}{total:8.1f}")
+    return lines
