@@ -25,8 +25,10 @@ START_DOCKERD = "start dockerd"
 LINK_COMPOSE = "link the pinned Compose v2 binary as the docker CLI plugin"
 INSTALL_TOOLS = "install the pipeline's tools"
 # Program -> Debian package: the local registry the pipeline pushes to, the benchmarks' load generator, the
-# OpenSSH client deploys run through, and Groovy (the line Jenkins runs) to check the Jenkinsfile.
-TOOL_PACKAGES = {"docker-registry": "docker-registry", "wrk": "wrk", "ssh": "openssh-client", "groovy": "groovy"}
+# OpenSSH client deploys run through, Groovy (the line Jenkins runs) to check the Jenkinsfile, and the headless
+# browser that proves reports/pipeline.html renders.
+TOOL_PACKAGES = {"docker-registry": "docker-registry", "wrk": "wrk", "ssh": "openssh-client", "groovy": "groovy",
+                 "chromium": "chromium"}
 INSTALL_MMDEBSTRAP = "install the mmdebstrap package"
 INSTALL_GROOVY_LINT = "install npm-groovy-lint (CodeNarc for the Jenkinsfile) into build/tools"
 # Versions 17 and 18 need Node 22; 16.2.0 runs CodeNarc offline on Node 20 with the machine's Java.

@@ -3,15 +3,20 @@
 import statistics
 import time
 
+import numpy
 import requests
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score, roc_curve
 
 GATED_METRICS = ("accuracy", "roc_auc", "f1")
 BATCH = 50
 WARM_UP_REQUESTS = 30
+# What the pipeline report draws: enough points for a smooth curve, few enough that gates.json stays small.
+ROC_POINTS = 200
+LATENCY_BINS = 30
 
 
-def measured_metrics(base_url: str, records: list[dict], labels: list[int]) -> dict:
+def served_predictions(base_url: str, records: list[dict]) -> tuple[list[str], list[int], list[float]]:
+    """The service's classes, and for each record the predicted class index and the second class's probability."""
     predicted, benign_probability = [], []
     classes = requests.get(f"{base_url}/metadata", timeout=10).json()["classes"]
     with requests.Session() as session:
@@ -21,16 +26,28 @@ def measured_metrics(base_url: str, records: list[dict], labels: list[int]) -> d
             for item in response.json()["predictions"]:
                 predicted.append(classes.index(item["label"]))
                 benign_probability.append(item["probabilities"][classes[1]])
+    return classes, predicted, benign_probability
+
+
+def quality_metrics(labels: list[int], predicted: list[int], probability: list[float]) -> dict:
     return {
         "accuracy": round(accuracy_score(labels, predicted), 6),
-        "roc_auc": round(roc_auc_score(labels, benign_probability), 6),
+        "roc_auc": round(roc_auc_score(labels, probability), 6),
         "f1": round(f1_score(labels, predicted), 6),
     }
 
 
+def thinned_roc_curve(labels: list[int], probability: list[float]) -> dict:
+    fpr, tpr, _ = roc_curve(labels, probability)
+    keep = numpy.unique(numpy.linspace(0, len(fpr) - 1, min(ROC_POINTS, len(fpr))).round().astype(int))
+    return {"fpr": [round(float(value), 4) for value in fpr[keep]],
+            "tpr": [round(float(value), 4) for value in tpr[keep]]}
+
+
 def test_model_quality_gate(base_url, baseline_url, gates, eval_set, gate_recorder):
     records, labels = eval_set
-    metrics = measured_metrics(base_url, records, labels)
+    classes, predicted, probability = served_predictions(base_url, records)
+    metrics = quality_metrics(labels, predicted, probability)
     failures = [f"{name} {metrics[name]} < {gates['min_' + name]}"
                 for name in GATED_METRICS if metrics[name] < gates["min_" + name]]
     serving = None
@@ -40,7 +57,9 @@ def test_model_quality_gate(base_url, baseline_url, gates, eval_set, gate_record
         failures += [f"{name} {metrics[name]} is more than {tolerance} below the serving model's {serving[name]}"
                      for name in GATED_METRICS if metrics[name] < serving[name] - tolerance]
     gate_recorder.record("model_quality", not failures, measured=metrics, serving=serving,
-                         evaluated_records=len(records), failures=failures)
+                         evaluated_records=len(records), failures=failures,
+                         confusion_matrix=confusion_matrix(labels, predicted, labels=range(len(classes))).tolist(),
+                         labels_order=classes, roc_curve=thinned_roc_curve(labels, probability))
     assert not failures, "; ".join(failures)
 
 
@@ -59,8 +78,11 @@ def test_latency_gate(base_url, gates, eval_set, gate_recorder):
     quantiles = statistics.quantiles(samples, n=100, method="inclusive")
     p95 = round(quantiles[94], 3)
     passed = p95 <= gates["latency_p95_ms"] and errors == 0
+    counts, edges = numpy.histogram(samples, bins=LATENCY_BINS)
     gate_recorder.record("latency", passed, p50_ms=round(quantiles[49], 3), p95_ms=p95,
                          p99_ms=round(quantiles[98], 3), requests=len(samples), errors=errors,
-                         budget_p95_ms=gates["latency_p95_ms"])
+                         budget_p95_ms=gates["latency_p95_ms"],
+                         histogram={"edges_ms": [round(float(edge), 3) for edge in edges],
+                                    "counts": [int(count) for count in counts]})
     assert errors == 0, f"{errors} of {len(samples)} single-record requests failed"
     assert p95 <= gates["latency_p95_ms"], f"p95 {p95} ms is over the budget of {gates['latency_p95_ms']} ms"
