@@ -1,6 +1,10 @@
 // Check a declarative Jenkinsfile's structure offline: section and directive names, post conditions, and
 // exactly one of steps/stages/parallel/matrix per stage. Jenkins's own validator needs a running Jenkins;
 // the linters do not know these rules. Prints one line per problem (with its line number); exit 1 if any.
+// With --stages-json it then prints the stage tree (names, lines, every sh command and step called in each
+// stage's steps), which the tests compare with `python -m ci pipeline`'s stages.
+import groovy.json.JsonOutput
+import org.codehaus.groovy.ast.CodeVisitorSupport
 import org.codehaus.groovy.ast.expr.ArgumentListExpression
 import org.codehaus.groovy.ast.expr.ClosureExpression
 import org.codehaus.groovy.ast.expr.MethodCallExpression
@@ -83,6 +87,36 @@ void checkStages(MethodCallExpression stagesCall) {
     }
 }
 
+class StepCollector extends CodeVisitorSupport {
+    List<String> shell = []
+    List<String> called = []
+
+    @Override
+    void visitMethodCallExpression(MethodCallExpression call) {
+        called << call.methodAsString
+        if (call.methodAsString == 'sh') {
+            def arguments = call.arguments.expressions
+            shell << (arguments ? arguments[0].text : '')
+        }
+        super.visitMethodCallExpression(call)
+    }
+}
+
+List<Map> stageTree(MethodCallExpression stagesCall) {
+    def body = closureOf(stagesCall)
+    if (!body) {
+        return []
+    }
+    calls(body).findAll { it.methodAsString == 'stage' && closureOf(it) }.collect { stage ->
+        def directives = calls(closureOf(stage))
+        def collector = new StepCollector()
+        directives.findAll { it.methodAsString == 'steps' }.each { closureOf(it)?.code?.visit(collector) }
+        [name    : stage.arguments.expressions[0].text, line: stage.lineNumber,
+         sh      : collector.shell, steps: collector.called,
+         stages  : directives.findAll { it.methodAsString == 'stages' }.collectMany { stageTree(it) }]
+    }
+}
+
 def unit = new CompilationUnit()
 unit.addSource(new File(args[0]))
 try {
@@ -114,4 +148,10 @@ if (problems) {
     problems.each { System.err.println(it) }
     System.exit(1)
 }
-println "structure ok: ${args[0]}"
+if (args.length > 1 && args[1] == '--stages-json') {
+    def pipelineBody = closureOf(pipelines[0].expression as MethodCallExpression)
+    println JsonOutput.toJson(calls(pipelineBody).findAll { it.methodAsString == 'stages' }
+                                                   .collectMany { stageTree(it) })
+} else {
+    println "structure ok: ${args[0]}"
+}

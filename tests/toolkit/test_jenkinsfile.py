@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 
 from ci.__main__ import COMMANDS
-from ci.pipeline_plan import stage_names
-from tests.toolkit.conftest import REPOSITORY_ROOT
+from ci.pipeline_plan import JENKINS_ONLY_STAGES, JENKINS_TARGETS, LOCAL_TARGETS, pipeline_stages
+from tests.toolkit.conftest import REPOSITORY_ROOT, run_ci
 
 JENKINSFILE = REPOSITORY_ROOT / "Jenkinsfile"
 SYNTAX_CHECK = REPOSITORY_ROOT / "ci" / "jenkinsfile" / "syntax.groovy"
 JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
+# Jenkins groups stages to give them one agent; the groups themselves run nothing.
 WRAPPER_STAGES = {"Build and test"}
+TOOLKIT_STEP = re.compile(r"^python3? -m ci (\S+)")
 
 
 def groovy_syntax(path: Path) -> subprocess.CompletedProcess:
@@ -42,20 +44,65 @@ def test_a_broken_jenkinsfile_is_caught_with_its_line(tmp_path):
 
 
 def test_every_sh_step_runs_an_existing_ci_command():
-    steps = re.findall(r"\bsh\s+'([^']*)'", JENKINSFILE.read_text())
-    assert steps
+    steps = re.findall(r"\bsh\s*\(?\s*['\"]([^'\"]*)['\"]", JENKINSFILE.read_text())
+    assert len(steps) >= 10
     known = {module.NAME for module in COMMANDS}
     for step in steps:
-        assert step.startswith("bin/ci "), f"sh step does not run the toolkit: {step}"
-        assert step.split()[1] in known, f"unknown ci command in: {step}"
+        match = TOOLKIT_STEP.match(step)
+        assert match, f"sh step does not run `python -m ci`: {step}"
+        assert match.group(1) in known, f"unknown ci command in: {step}"
 
 
-def test_stages_run_in_the_local_pipelines_order():
-    jenkins_stages = [name for name in re.findall(r"stage\('([^']+)'\)", JENKINSFILE.read_text())
-                      if name not in WRAPPER_STAGES]
-    local = stage_names()
-    positions = [jenkins_stages.index(name) for name in local]
-    assert positions == sorted(positions), (jenkins_stages, local)
+def jenkins_stage_tree() -> list[dict]:
+    result = groovy_structure(JENKINSFILE, "--stages-json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def pipeline_view(tree: list[dict], parent: dict | None = None) -> list[dict]:
+    """The Jenkins stages as the local pipeline names them: wrapper groups dissolved, and a stage nested in a
+    pipeline stage (Deploy's environments) counted as part of it."""
+    local_names = {stage.name for stage in pipeline_stages(LOCAL_TARGETS)}
+    view: list[dict] = []
+    for stage in tree:
+        if stage["name"] in WRAPPER_STAGES:
+            view += pipeline_view(stage["stages"])
+        elif stage["name"] in local_names or stage["name"] in JENKINS_ONLY_STAGES:
+            nested = [leaf for child in stage["stages"] for leaf in pipeline_view([child], stage)]
+            view.append({"name": stage["name"], "sh": stage["sh"] + [c for leaf in nested for c in leaf["sh"]],
+                         "steps": stage["steps"] + [s for leaf in nested for s in leaf["steps"]]})
+        elif parent is not None:
+            view.append(stage)
+        else:
+            raise AssertionError(f"Jenkins stage '{stage['name']}' (line {stage['line']}) is not a pipeline stage")
+    return view
+
+
+def test_jenkins_runs_the_local_pipelines_stages_in_order_with_the_same_commands():
+    jenkins = [stage for stage in pipeline_view(jenkins_stage_tree()) if stage["name"] not in JENKINS_ONLY_STAGES]
+    expected = pipeline_stages(JENKINS_TARGETS)
+    assert [stage["name"] for stage in jenkins] == [stage.name for stage in expected]
+    for ours, theirs in zip(expected, jenkins):
+        if ours.approval:
+            # Jenkins's own input step answers it, on no agent; locally `ci approve` asks.
+            assert "input" in theirs["steps"] and not theirs["sh"], theirs
+            continue
+        commands = [TOOLKIT_STEP.sub(r"\1", command).split() for command in theirs["sh"]]
+        commands = [[command[0].split()[-1], *command[1:]] for command in commands]
+        assert commands == [list(command) for command in ours.commands], ours.name
+
+
+def test_the_local_runner_runs_exactly_the_plans_stages():
+    result = run_ci(REPOSITORY_ROOT, "pipeline", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    listed = [line.split()[1] for line in result.stderr.splitlines() if line.startswith("run ")]
+    assert listed == [stage.name for stage in pipeline_stages(LOCAL_TARGETS)]
+    assert "python -m ci deploy --env local" in result.stderr
+
+
+def test_jenkins_has_only_its_checkout_beyond_the_local_stages():
+    names = [stage["name"] for stage in pipeline_view(jenkins_stage_tree())]
+    assert names[0] == "Checkout" and set(JENKINS_ONLY_STAGES) == {"Checkout"}
 
 
 def test_the_approval_has_a_submitter_a_timeout_and_records_who_approved():
@@ -63,14 +110,16 @@ def test_the_approval_has_a_submitter_a_timeout_and_records_who_approved():
     approve = text[text.index("stage('Approve')"):text.index("stage('Deploy')")]
     assert "submitter:" in approve and "submitterParameter:" in approve and "timeout(" in approve
     assert "agent {" not in approve, "no executor may be held while waiting for a release manager"
+    # Jenkins hands the approver to `ci deploy` through the environment, as `ci approve` does locally.
+    assert "env.APPROVED_BY = input(" in approve
 
 
 STRUCTURE_CHECK = REPOSITORY_ROOT / "ci" / "jenkinsfile" / "structure.groovy"
 
 
-def groovy_structure(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["groovy", str(STRUCTURE_CHECK), str(path)], capture_output=True, text=True, timeout=120,
-                          env={"JAVA_HOME": JAVA_HOME, "PATH": "/usr/bin:/bin"})
+def groovy_structure(path: Path, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["groovy", str(STRUCTURE_CHECK), str(path), *options], capture_output=True, text=True,
+                          timeout=120, env={"JAVA_HOME": JAVA_HOME, "PATH": "/usr/bin:/bin"})
 
 
 def test_the_declarative_structure_is_valid():
@@ -81,7 +130,7 @@ def test_the_declarative_structure_is_valid():
 @pytest.mark.parametrize("original, broken, expected", [
     ("stage('Lint') {\n                    steps {", "stage('Lint') {\n                    stpes {",
      r"line \d+: 'stpes' is not allowed in stage 'Lint'"),
-    ("                    steps {\n                        sh 'bin/ci build'\n                    }\n",
+    ("                    steps {\n                        sh 'python3 -m ci build'\n                    }\n",
      "                    options { timeout(time: 1, unit: 'HOURS') }\n",
      r"line \d+: stage 'Build' needs exactly one of steps, stages, parallel or matrix \(found 0\)"),
     ("cleanup {", "done {", r"line \d+: 'done' is not allowed in post"),
