@@ -5,8 +5,6 @@ candidate image (id, registry digest, tags) and, per deploy environment, the can
 model that environment serves now: metric deltas and every metadata key that differs.
 """
 
-from xml.etree import ElementTree
-
 # Higher is better for every gated metric but log_loss.
 LOWER_IS_BETTER = {"log_loss"}
 
@@ -55,11 +53,6 @@ def comparison(environment: str, serving_url: str | None, candidate_metadata: di
         "metric_deltas": metric_deltas(candidate_metadata.get("metrics", {}), serving_metadata.get("metrics", {})),
         "metadata_diff": metadata_diff(candidate_metadata, serving_metadata),
     }
-
-
-def line_coverage_percent(coverage_xml: str) -> float:
-    """Line coverage of a Cobertura report (what coverage.py and Jenkins's recordCoverage read)."""
-    return round(float(ElementTree.fromstring(coverage_xml).get("line-rate", 0)) * 100, 1)
 
 
 def candidate_summary(build_report: dict, metadata: dict) -> dict:

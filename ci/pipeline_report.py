@@ -6,11 +6,11 @@ CSS and its charts (PNG data URIs) inline, so Jenkins can archive it and anyone 
 
 import base64
 import html
-import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ci import report_charts
+from ci.test_results import coverage_percent
 
 QUALITY_METRICS = ("accuracy", "roc_auc", "f1", "precision", "recall", "log_loss")
 LOWER_IS_BETTER = frozenset({"log_loss"})
@@ -117,15 +117,6 @@ def serving_comparisons(data: ReportData, gates: dict | None) -> list[dict]:
 def metric_delta(candidate: float | None, serving: float | None) -> float | None:
     """candidate - serving, rounded so that float noise never shows as a change; None unless both are known."""
     return round(candidate - serving, 6) if candidate is not None and serving is not None else None
-
-
-def coverage_percent(cobertura_xml: str) -> float | None:
-    """Line coverage in percent from a Cobertura report's root `line-rate`; None if it cannot be read."""
-    try:
-        rate = ElementTree.fromstring(cobertura_xml).get("line-rate")
-    except ElementTree.ParseError:
-        return None
-    return round(float(rate) * 100, 1) if rate is not None else None
 
 
 def tier_rows(data: ReportData) -> list[dict]:

@@ -16,11 +16,10 @@ from ci.errors import CannotRun
 from ci.executor import docker_engine
 from ci.model_labels import METADATA_PATH_IN_IMAGE
 from ci.reports import REPORTS_DIR, read_json_report, report_path, write_json_report
-from ci.test_plan import read_junit
+from ci.test_results import coverage_percent, coverage_xml_by_tier, tier_results
 
 NAME = "evidence"
 HELP = "write the evidence bundle for approval: tests, coverage, lint, gates, digest, model vs the serving one"
-TIERS = ("host", "unit", "integration", "acceptance")
 EVIDENCE_JSON = "evidence.json"
 EVIDENCE_TEXT = "evidence.md"
 
@@ -39,8 +38,8 @@ def run(args, ctx) -> Outcome:
     candidate_metadata = json.loads(docker_engine.read_file_from_image(client, image_id, METADATA_PATH_IN_IMAGE))
     bundle = {
         "candidate": evidence.candidate_summary(build_report, candidate_metadata),
-        "tests": _tier_results(ctx.root),
-        "coverage": _coverage(ctx.root),
+        "tests": tier_results(ctx.root),
+        "coverage": {tier: coverage_percent(xml) for tier, xml in coverage_xml_by_tier(ctx.root).items()},
         "lint": read_json_report(ctx.root, "lint/summary.json") or {},
         "gates": read_json_report(ctx.root, "acceptance/gates.json"),
         "comparisons": [_compare(ctx, name, candidate_metadata) for name in args.env],
@@ -51,24 +50,6 @@ def run(args, ctx) -> Outcome:
     blockers = bundle["blockers"]
     return Outcome.ok(f"{REPORTS_DIR}/{EVIDENCE_TEXT}: model {bundle['candidate']['model_version']}, "
                       + (f"{len(blockers)} blocker(s): {'; '.join(blockers)}" if blockers else "nothing blocks it"))
-
-
-def _tier_results(root) -> list[dict]:
-    results = []
-    for tier in TIERS:
-        junit = root / REPORTS_DIR / tier / "junit.xml"
-        if junit.exists():
-            results.append(read_junit(tier, junit).__dict__)
-    return results
-
-
-def _coverage(root) -> dict[str, float]:
-    found = {}
-    for tier in TIERS:
-        xml = root / REPORTS_DIR / tier / "coverage.xml"
-        if xml.exists():
-            found[tier] = evidence.line_coverage_percent(xml.read_text())
-    return found
 
 
 def _compare(ctx, name: str, candidate_metadata: dict) -> dict:

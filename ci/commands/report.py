@@ -4,9 +4,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ci.commands.outcome import Outcome
-from ci.pipeline_report import ReportData, build_pipeline_report, overall_result
-from ci.reports import REPORTS_DIR, read_json_report, report_path
-from ci.test_plan import TIERS, read_junit
+from ci.reports import read_json_report, report_path
+from ci.test_results import coverage_xml_by_tier, tier_results
 
 NAME = "report"
 HELP = "write reports/pipeline.html: stages, model quality, latency, tests, release and deploy on one page"
@@ -17,13 +16,9 @@ def add_arguments(parser) -> None:
     """No options: the page shows whatever reports/ holds."""
 
 
-def load_report_data(root: Path, project: str) -> ReportData:
-    reports = root / REPORTS_DIR
-    tests = (read_json_report(root, "tests.json") or {}).get("tiers", [])
-    # tests.json holds only the tiers of the last `ci test` run (one per pipeline stage): JUnit files add the rest.
-    recorded = {row.get("tier") for row in tests}
-    tests += [read_junit(tier, reports / tier / "junit.xml").__dict__ for tier in TIERS
-              if tier not in recorded and (reports / tier / "junit.xml").exists()]
+def load_report_data(root: Path, project: str):
+    # Imported here: the page builder draws with matplotlib, which every other command would pay for at start.
+    from ci.pipeline_report import ReportData
     return ReportData(
         project=project,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -32,14 +27,14 @@ def load_report_data(root: Path, project: str) -> ReportData:
         build=read_json_report(root, "build.json"),
         deploy=read_json_report(root, "deploy.json"),
         gates=read_json_report(root, "acceptance/gates.json"),
-        tests=tests,
+        tests=tier_results(root),
         lint=read_json_report(root, "lint/summary.json"),
-        coverage_xml={tier: (reports / tier / "coverage.xml").read_text() for tier in TIERS
-                      if (reports / tier / "coverage.xml").exists()},
+        coverage_xml=coverage_xml_by_tier(root),
     )
 
 
 def run(args, ctx) -> Outcome:
+    from ci.pipeline_report import build_pipeline_report, overall_result
     data = load_report_data(ctx.root, ctx.config.project.name)
     page = build_pipeline_report(data)
     path = report_path(ctx.root, PAGE)

@@ -38,6 +38,16 @@ def ci_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "ci", *args]
 
 
+def lines_until(process: subprocess.Popen, marker: str) -> list[str]:
+    """The process's output lines up to and including the first that contains marker (a stage under way)."""
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if marker in line:
+            break
+    return seen
+
+
 def run_ci(copy: Path, *args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(ci_command(*args), cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
 

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 
-from tests.toolkit.conftest import ci_command, run_ci, stack_resources
+from tests.toolkit.conftest import ci_command, lines_until, run_ci, stack_resources
 
 NOTHING = {"containers": [], "networks": [], "volumes": []}
 
@@ -106,11 +106,7 @@ def test_sigterm_mid_stage_stops_the_stage_cleanly_and_records_the_interruption(
     copy = repository_copy()
     process = subprocess.Popen(ci_command("pipeline", "--only", "Integration"), cwd=copy, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, env=without_ci())
-    seen = []
-    for line in process.stdout:
-        seen.append(line)
-        if "in the runner container" in line:
-            break
+    seen = lines_until(process, "in the runner container")
     time.sleep(1)
     process.send_signal(signal.SIGTERM)  # what Jenkins sends when a build is aborted
     seen += process.stdout.readlines()

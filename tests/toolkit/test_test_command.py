@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from tests.toolkit.conftest import ci_command, run_ci, stack_resources
+from tests.toolkit.conftest import ci_command, lines_until, run_ci, stack_resources
 
 NOTHING = {"containers": [], "networks": [], "volumes": []}
 
@@ -65,11 +65,7 @@ def test_ctrl_c_tears_the_stack_down(engine, repository_copy):
     copy = repository_copy()
     process = subprocess.Popen(ci_command("test", "integration"), cwd=copy, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    seen = []
-    for line in process.stdout:
-        seen.append(line)
-        if "in the runner container" in line:
-            break
+    seen = lines_until(process, "in the runner container")
     time.sleep(1)
     os.killpg(process.pid, signal.SIGINT)
     seen += process.stdout.readlines()

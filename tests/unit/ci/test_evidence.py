@@ -41,10 +41,6 @@ def test_a_first_release_has_no_serving_model_and_says_why():
     assert all(row["serving"] is None and row["delta"] is None for row in compared["metric_deltas"])
 
 
-def test_line_coverage_is_read_from_cobertura():
-    assert evidence.line_coverage_percent('<coverage line-rate="0.8734" branch-rate="0"></coverage>') == 87.3
-
-
 def test_nothing_blocks_a_clean_release():
     assert bundle()["blockers"] == []
 
