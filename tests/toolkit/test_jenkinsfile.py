@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ci.__main__ import COMMANDS
+from ci.config import load_config
 from ci.pipeline_plan import JENKINS_ONLY_STAGES, JENKINS_TARGETS, LOCAL_TARGETS, pipeline_stages
 from tests.toolkit.conftest import REPOSITORY_ROOT, run_ci
 
@@ -160,3 +161,10 @@ def test_codenarc_finds_no_error_in_the_jenkinsfile(tmp_path):
     # A mistyped path lints nothing and exits 0: the count of files linted proves the Jenkinsfile was read.
     assert summary["totalFilesLinted"] == 1, result.stdout + result.stderr
     assert summary["totalFoundErrorNumber"] == 0 and result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_poll_schedule_and_release_managers_match_ci_toml():
+    config = load_config(REPOSITORY_ROOT, environ={})
+    text = JENKINSFILE.read_text()
+    assert re.findall(r"pollSCM\('([^']+)'\)", text) == [config.jenkins.poll_schedule]
+    assert f"env.RELEASE_MANAGERS ?: '{config.jenkins.release_managers}'" in text
