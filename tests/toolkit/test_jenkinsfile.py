@@ -168,3 +168,6 @@ def test_the_poll_schedule_and_release_managers_match_ci_toml():
     text = JENKINSFILE.read_text()
     assert re.findall(r"pollSCM\('([^']+)'\)", text) == [config.jenkins.poll_schedule]
     assert f"env.RELEASE_MANAGERS ?: '{config.jenkins.release_managers}'" in text
+    release_only = (f"when {{ anyOf {{ branch '{config.project.release_branch}'; "
+                    f"tag pattern: 'v*', comparator: 'GLOB' }} }}")
+    assert text.count(release_only) == 3  # Push, Approve, Deploy
