@@ -16,6 +16,8 @@ TOKEN_VARIABLE = "JENKINS_API_TOKEN"
 TLS_VERIFY_VARIABLE = "JENKINS_TLS_VERIFY"
 # The evidence a release manager reads before approving: what the pipeline archived under reports/.
 EVIDENCE_PREFIX = "reports/"
+# What a release manager opens first: `ci evidence`'s summary and `ci report`'s page.
+EVIDENCE_FIRST = ("reports/evidence.md", "reports/pipeline.html", "reports/evidence.json")
 # A build's result mirrored as this command's exit code, in the meanings of ci/errors.py: a red or yellow build
 # is "the thing checked failed", an aborted one was interrupted, and NOT_BUILT never ran.
 RESULT_EXIT_CODES = {
@@ -357,10 +359,13 @@ def pending_inputs(build_number: int, actions: list[Mapping]) -> list[PendingInp
 
 
 def evidence_links(build: Mapping, prefix: str = EVIDENCE_PREFIX) -> list[str]:
-    """URLs of the build's archived artifacts under reports/: the evidence bundle behind an approval."""
+    """URLs of the build's archived artifacts under reports/: the evidence bundle behind an approval, its
+    summary pages first; coverage's HTML pages (hundreds of files) are reached from the report instead."""
     base = build.get("url", "")
-    return [f"{base}artifact/{quote(artifact['relativePath'])}" for artifact in build.get("artifacts", [])
-            if artifact.get("relativePath", "").startswith(prefix)]
+    paths = [artifact.get("relativePath", "") for artifact in build.get("artifacts", [])]
+    paths = [path for path in paths if path.startswith(prefix) and "/coverage-html/" not in path]
+    paths.sort(key=lambda path: EVIDENCE_FIRST.index(path) if path in EVIDENCE_FIRST else len(EVIDENCE_FIRST))
+    return [f"{base}artifact/{quote(path)}" for path in paths]
 
 
 def choose_input(pending: list[PendingInput], job_name: str, build_number: int | None,

@@ -211,8 +211,11 @@ def test_pending_inputs_and_the_evidence_under_reports():
     assert pending_inputs(7, actions) == [PendingInput(7, "Deploy", "Deploy 1.4.0?", "Deploy")]
     build = {"url": "http://j/job/ml/7/", "artifacts": [
         {"relativePath": "reports/acceptance/gates.json"}, {"relativePath": "dist/model.onnx"},
-        {"relativePath": "reports/unit/junit.xml"}]}
-    assert evidence_links(build) == ["http://j/job/ml/7/artifact/reports/acceptance/gates.json",
+        {"relativePath": "reports/unit/junit.xml"}, {"relativePath": "reports/unit/coverage-html/index.html"},
+        {"relativePath": "reports/pipeline.html"}, {"relativePath": "reports/evidence.md"}]}
+    assert evidence_links(build) == ["http://j/job/ml/7/artifact/reports/evidence.md",
+                                     "http://j/job/ml/7/artifact/reports/pipeline.html",
+                                     "http://j/job/ml/7/artifact/reports/acceptance/gates.json",
                                      "http://j/job/ml/7/artifact/reports/unit/junit.xml"]
 
 
