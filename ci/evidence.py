@@ -6,7 +6,7 @@ model that environment serves now: metric deltas and every metadata key that dif
 """
 
 # Higher is better for every gated metric but log_loss.
-LOWER_IS_BETTER = {"log_loss"}
+LOWER_IS_BETTER = frozenset({"log_loss"})
 
 
 def flatten(data: dict, prefix: str = "") -> dict[str, object]:
