@@ -5,9 +5,10 @@ few and fixed. uvicorn (with httptools and uvloop) does the HTTP.
 """
 
 import logging
+import os
 import re
 import time
-import uuid
+from itertools import repeat
 
 import orjson
 
@@ -128,10 +129,11 @@ class ModelService:
 
     async def _predict(self, scope, receive):
         started = time.perf_counter()
-        request_id = _request_id(scope)
-        headers = JSON_HEADERS + [(b"x-request-id", request_id.encode())]
+        content_type, content_length, supplied_id = _predict_headers(scope)
+        request_id = _request_id(supplied_id)
+        headers = [*JSON_HEADERS, (b"x-request-id", request_id.encode())]
         try:
-            body = await self._read_json_body(scope, receive)
+            body = await self._read_json_body(content_type, content_length, receive)
             payload = parse_json(body)
             matrix = records_to_matrix(payload, self.settings.max_batch)
         except InputError as error:
@@ -146,27 +148,23 @@ class ModelService:
         )
         if self.prediction_log is not None:
             self.prediction_log.submit(PredictionRecord(
-                request_id=request_id, created_at=time.time(), model_version=self.model_version,
-                inputs=payload["records"], outputs=predictions,
-                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                request_id, time.time(), self.model_version, payload["records"], predictions,
+                round((time.perf_counter() - started) * 1000, 3),
             ))
         return 200, headers, response
 
     def _format_predictions(self, labels, probabilities) -> list:
         names = self._class_names
         return [
-            {"label": names[int(label)],
-             "probabilities": {name: round(value, 6) for name, value in zip(names, row)}}
+            {"label": names[label], "probabilities": dict(zip(names, map(round, row, repeat(6))))}
             for label, row in zip(labels.tolist(), probabilities.tolist())
         ]
 
-    async def _read_json_body(self, scope, receive) -> bytes:
-        content_type = _header(scope, b"content-type")
+    async def _read_json_body(self, content_type: bytes, declared: bytes, receive) -> bytes:
         if content_type.split(b";")[0].strip().lower() != b"application/json":
             shown = content_type.decode("latin-1") or "none"
             raise InputError(415, "content-type", f"content-type must be application/json, got {shown}")
         limit = self.settings.max_body_bytes
-        declared = _header(scope, b"content-length")
         if declared.isdigit() and int(declared) > limit:
             raise InputError(413, None, f"request body of {int(declared)} bytes is over the limit of {limit} bytes")
         chunks, size = [], 0
@@ -207,16 +205,26 @@ class ModelService:
             {"service": self.metadata.get("model_name", "model"), "endpoints": sorted(self._paths)})
 
 
-def _header(scope, name: bytes) -> bytes:
+def _predict_headers(scope) -> tuple[bytes, bytes, bytes]:
+    """Content-type, content-length and x-request-id in one pass; the first of each counts, b"" when absent."""
+    content_type = content_length = request_id = None
     for key, value in scope["headers"]:
-        if key == name:
-            return value
-    return b""
+        if key == b"content-type":
+            content_type = value if content_type is None else content_type
+        elif key == b"content-length":
+            content_length = value if content_length is None else content_length
+        elif key == b"x-request-id":
+            request_id = value if request_id is None else request_id
+    return content_type or b"", content_length or b"", request_id or b""
 
 
-def _request_id(scope) -> str:
-    supplied = _header(scope, b"x-request-id").decode("latin-1")
-    return supplied if _CLIENT_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+def _request_id(supplied: bytes) -> str:
+    if supplied:
+        text = supplied.decode("latin-1")
+        if _CLIENT_REQUEST_ID.fullmatch(text):
+            return text
+    # 128 random bits as 32 hex digits, the shape of a uuid4().hex at a quarter of its cost.
+    return os.urandom(16).hex()
 
 
 def _error_body(status: int, field: str | None, message: str) -> bytes:

@@ -5,9 +5,10 @@ import queue
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
@@ -16,14 +17,21 @@ from model_app.telemetry import Telemetry
 logger = logging.getLogger("model_app.prediction_log")
 
 WRITE_BATCH = 500
+# The writer waits this long after the first queued row before writing: one wake-up and one commit per
+# window instead of per request, so the writer seldom takes the interpreter lock or a core from a request.
+GATHER_SECONDS = 0.01
 RETRY_BACKOFF_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 _STOP = object()
 # Rows carry no id: the table generates one, so a client reusing an X-Request-ID loses nothing.
 COLUMNS = "request_id, created_at, model_version, record_count, inputs, outputs, latency_ms"
+# Rows per SQLite INSERT statement: at most 128 (7 parameters each stays under SQLite's oldest limit of 999),
+# and a power of two, so that a handful of prepared statements (each ~100 kB) serve every batch size.
+INSERT_SIZES = (128, 64, 32, 16, 8, 4, 2, 1)
 
 
-@dataclass(frozen=True)
-class PredictionRecord:
+class PredictionRecord(NamedTuple):
+    """One prediction, as the request path hands it to the log."""
+
     request_id: str
     created_at: float
     model_version: str
@@ -59,15 +67,25 @@ class SqliteStore:
         self._connection.commit()
 
     def write(self, rows: list[tuple]) -> None:
+        # Multi-row statements, not executemany: executemany releases and retakes the interpreter lock for
+        # every row, and each retake can interrupt a request running on the event loop.
         with self._connection:
-            self._connection.executemany(
-                f"INSERT INTO predictions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows,
-            )
+            start = 0
+            while start < len(rows):
+                size = next(size for size in INSERT_SIZES if size <= len(rows) - start)
+                chunk = rows[start:start + size]
+                self._connection.execute(_sqlite_insert(size), [value for row in chunk for value in row])
+                start += size
 
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+@lru_cache(maxsize=None)
+def _sqlite_insert(row_count: int) -> str:
+    return f"INSERT INTO predictions ({COLUMNS}) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * row_count)
 
 
 class PostgresStore:
@@ -110,7 +128,10 @@ class PredictionLog:
     def __init__(self, store, telemetry: Telemetry, max_queue: int):
         self._store = store
         self._telemetry = telemetry
-        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        # SimpleQueue: a put is a C call without the locks and condition of queue.Queue; the bound is
+        # checked by submit(), the only producer, on the event loop's thread.
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._max_queue = max_queue
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         telemetry.log_queue_depth.set_function(self._queue.qsize)
 
@@ -118,18 +139,17 @@ class PredictionLog:
         self._thread.start()
 
     def submit(self, record: PredictionRecord) -> None:
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
+        if self._queue.qsize() < self._max_queue:
+            # Formatted here (a few microseconds), not by the writer: formatting a whole batch there held
+            # the interpreter lock for milliseconds, and requests arriving meanwhile waited (p99 at c1 doubled).
+            self._queue.put(record.as_row())
+        else:
             self._telemetry.log_dropped.inc()
 
     def stop(self, timeout: float) -> bool:
         """Write everything queued so far, then close. Returns False if that did not finish in time."""
         deadline = time.monotonic() + timeout
-        try:  # a full queue (store down) must not make shutdown wait past its timeout
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            pass
+        self._queue.put(_STOP)  # never blocks, even when the queue is full (store down)
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
             logger.error("prediction log: %d predictions not written before shutdown timeout", self._queue.qsize())
@@ -141,6 +161,8 @@ class PredictionLog:
         stopping = False
         while not stopping:
             batch = [self._queue.get()]
+            if batch[0] is not _STOP and self._queue.qsize() < WRITE_BATCH:
+                time.sleep(GATHER_SECONDS)
             while len(batch) < WRITE_BATCH:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -150,7 +172,7 @@ class PredictionLog:
             stopping = any(item is _STOP for item in batch)
             if stopping:
                 batch.extend(self._drain_remaining())
-            rows = [item.as_row() for item in batch if item is not _STOP]
+            rows = [item for item in batch if item is not _STOP]
             if rows:
                 self._write_with_retry(rows)
         self._store.close()

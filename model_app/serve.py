@@ -26,6 +26,9 @@ def main() -> int:
         lifespan="on",
         access_log=False,
         server_header=False,
+        # The service reads neither the client address nor the scheme: uvicorn's X-Forwarded-* rewriting
+        # would only add a middleware call to every request.
+        proxy_headers=False,
         log_level=settings.log_level,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )

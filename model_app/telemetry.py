@@ -46,11 +46,18 @@ class Telemetry:
         )
         # Pre-create the children so every series shows from the first scrape, at zero.
         self._class_counters = [self.predictions.labels(class_name=name) for name in CLASS_NAMES]
+        self._request_series: dict[tuple[str, str, int], tuple] = {}
 
     def observe_request(self, method: str, path: str, status: int, seconds: float) -> None:
         path = path if path in KNOWN_PATHS else "other"
-        self.requests.labels(method=method, path=path, status=str(status)).inc()
-        self.latency.labels(path=path).observe(seconds)
+        try:
+            counter, histogram = self._request_series[method, path, status]
+        except KeyError:  # the first request of its kind: resolve its series once (labels() locks and hashes)
+            counter = self.requests.labels(method=method, path=path, status=str(status))
+            histogram = self.latency.labels(path=path)
+            self._request_series[method, path, status] = counter, histogram
+        counter.inc()
+        histogram.observe(seconds)
 
     def count_predictions(self, labels) -> None:
         for label in labels:

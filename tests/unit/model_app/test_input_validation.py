@@ -198,3 +198,33 @@ def test_body_that_is_not_an_object_is_refused(body, type_name):
 def test_parse_json_accepts_nan_only_through_the_fallback():
     assert parse_json(b'{"a": 1}') == {"a": 1}
     assert np.isnan(parse_json(b'{"a": NaN}')["a"])
+
+
+# The fast path and the field-by-field pass -----------------------------------------------------
+
+@pytest.mark.parametrize("value", [0, -7, 2**53 + 1, 2**63 + 12345, 10**30 + 7, 0.1, -2.5e-45, 1e-300, 3.0e38,
+                                   -3.4028234663852886e38, 123456789.123456789])
+def test_values_the_fast_path_accepts_convert_exactly_as_field_by_field(value):
+    records = [record_with("mean_radius", value), good_record(0.5)]
+    field_by_field = np.empty((2, len(FEATURE_NAMES)), dtype=np.float32)
+    for row, record in enumerate(records):
+        for name, number in record.items():
+            field_by_field[row, FEATURE_NAMES.index(name)] = float(number)
+    np.testing.assert_array_equal(validate(body_with(records)), field_by_field)
+
+
+def test_values_whose_sum_exceeds_float32_are_still_accepted_one_by_one():
+    # Each value fits a float32, their sum does not: the fast path declines, the slow path accepts.
+    record = {name: 3.0e38 for name in FEATURE_NAMES}
+    assert np.all(validate(body_with([record])) == np.float32(3.0e38))
+
+
+def test_the_first_bad_field_in_the_clients_order_is_named_across_records():
+    first = record_with("worst_area", "big")
+    second = record_without("mean_radius")
+    expect_error(body_with([first, second]), 422, "records[0].worst_area")
+    # The client sent mean_area before mean_texture, though the model's columns put mean_texture first.
+    reordered = dict(reversed(list(record_with("mean_area", None).items())))
+    reordered["mean_texture"] = True
+    error = expect_error(body_with([reordered]), 422, "records[0].mean_area")
+    assert error.message == "records[0].mean_area must be a number, got null"

@@ -248,3 +248,16 @@ def test_records_queued_behind_the_stop_marker_are_written_too():
     gate.set()
     stopper.join(timeout=10)
     assert sorted(row[0] for row in store.rows) == ["req-00001", "req-00002"]
+
+
+@pytest.mark.parametrize("count", [1, 7, 128, 203])
+def test_sqlite_store_writes_every_row_of_any_batch_size_in_order(tmp_path, count):
+    # Batches go out as multi-row INSERTs of power-of-two sizes: 203 rows are 128 + 64 + 8 + 2 + 1.
+    path = tmp_path / "predictions.sqlite"
+    store = SqliteStore(path)
+    store.connect()
+    store.write([make_record(number).as_row() for number in range(count)])
+    store.close()
+    rows = read_rows(path)
+    assert [row[0] for row in rows] == [f"req-{number:05d}" for number in range(count)]
+    assert rows[-1] == make_record(count - 1).as_row()
