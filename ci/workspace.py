@@ -7,7 +7,8 @@ from pathlib import Path
 from ci.context import REPOSITORY_ROOT
 
 WORKSPACE_PARTS = ("ci", "model_app", "tests", "benchmarks", "requirements", "docker", "Dockerfile", ".dockerignore",
-                   "docker-compose.ci.yml", "ci.toml", "pytest.ini", ".flake8", ".coveragerc")
+                   "docker-compose.ci.yml", "ci.toml", "pytest.ini", ".flake8", ".coveragerc", "Jenkinsfile",
+                   ".groovylintrc.json")
 
 
 def copy_workspace(destination: Path, with_build_report: bool = False, source: Path = REPOSITORY_ROOT) -> Path:

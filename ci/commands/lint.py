@@ -1,4 +1,5 @@
-"""`ci lint`: flake8 over the repository; findings also go to reports/lint/ for Jenkins' warnings-ng."""
+"""`ci lint`: flake8 over the repository (findings also go to reports/lint/ for Jenkins' warnings-ng) and,
+by default, the Jenkinsfile's offline check, so a developer sees a broken Jenkinsfile before pushing it."""
 
 import re
 import sys
@@ -8,11 +9,13 @@ from pathlib import Path
 from ci.commands.outcome import Outcome
 from ci.console import progress
 from ci.errors import CannotRun
+from ci.executor.groovy import run_groovy
 from ci.executor.process import capture
 from ci.reports import report_path, write_json_report
 
 NAME = "lint"
-HELP = "run flake8; writes reports/lint/flake8.txt (warnings-ng 'flake8' parser) and summary.json"
+HELP = "run flake8 (reports/lint/flake8.txt for warnings-ng, summary.json) and check the Jenkinsfile's structure"
+JENKINSFILE_CHECK = Path("ci") / "jenkinsfile" / "structure.groovy"
 
 LINTED_PATHS = ("ci", "model_app", "tests", "benchmarks")
 FINDING = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<column>\d+): (?P<code>[A-Z]+\d+) (?P<text>.*)$")
@@ -46,11 +49,32 @@ def run(args, ctx) -> Outcome:
     report.write_text(result.stdout)
     summary = summarize(result.stdout)
     summary["paths"] = paths
-    write_json_report(ctx.root, "lint/summary.json", summary)
     if result.stdout:
         print(result.stdout, end="")
+    jenkinsfile_problems = [] if args.paths else _check_jenkinsfile(ctx.root, ctx.config.jenkins.jenkinsfile)
+    summary["jenkinsfile_problems"] = jenkinsfile_problems
+    write_json_report(ctx.root, "lint/summary.json", summary)
     count = summary["findings"]
     where = Path(report).relative_to(ctx.root)
+    failures = []
     if count:
-        return Outcome.failed(f"{count} flake8 finding(s) in {len(summary['by_file'])} file(s); see {where}")
-    return Outcome.ok(f"flake8 clean over {', '.join(paths)}")
+        failures.append(f"{count} flake8 finding(s) in {len(summary['by_file'])} file(s); see {where}")
+    if jenkinsfile_problems:
+        failures.append(f"{ctx.config.jenkins.jenkinsfile}: {jenkinsfile_problems[0]}"
+                        + (f" (and {len(jenkinsfile_problems) - 1} more)" if len(jenkinsfile_problems) > 1 else ""))
+    if failures:
+        return Outcome.failed("; ".join(failures))
+    checked = f" and {ctx.config.jenkins.jenkinsfile}" if not args.paths else ""
+    return Outcome.ok(f"flake8 clean over {', '.join(paths)}{checked}")
+
+
+def _check_jenkinsfile(root: Path, jenkinsfile: str) -> list[str]:
+    """Groovy syntax and declarative structure, offline (ci/jenkinsfile/structure.groovy); problems with lines."""
+    progress(f"checking {jenkinsfile} (Groovy syntax, declarative structure)")
+    result = run_groovy(root / JENKINSFILE_CHECK, jenkinsfile, cwd=root)
+    if result.returncode == 0:
+        return []
+    problems = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    for line in problems:
+        print(line)
+    return problems or [f"the check exited {result.returncode} without saying why"]

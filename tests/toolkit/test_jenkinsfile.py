@@ -9,23 +9,27 @@ import pytest
 
 from ci.__main__ import COMMANDS
 from ci.config import load_config
+from ci.errors import CannotRun
+from ci.executor.groovy import java_home, run_groovy
 from ci.pipeline_plan import JENKINS_ONLY_STAGES, JENKINS_TARGETS, LOCAL_TARGETS, pipeline_stages
 from tests.toolkit.conftest import REPOSITORY_ROOT, run_ci
 
 JENKINSFILE = REPOSITORY_ROOT / "Jenkinsfile"
 SYNTAX_CHECK = REPOSITORY_ROOT / "ci" / "jenkinsfile" / "syntax.groovy"
-JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
 # Jenkins groups stages to give them one agent; the groups themselves run nothing.
 WRAPPER_STAGES = {"Build and test"}
 TOOLKIT_STEP = re.compile(r"^python3? -m ci (\S+)")
 
 
-def groovy_syntax(path: Path) -> subprocess.CompletedProcess:
+def groovy(script: Path, *args: str) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(["groovy", str(SYNTAX_CHECK), str(path)], capture_output=True, text=True, timeout=120,
-                              env={"JAVA_HOME": JAVA_HOME, "PATH": "/usr/bin:/bin"})
-    except FileNotFoundError:
-        pytest.fail("groovy is not installed: `python -m ci setup` installs it", pytrace=False)
+        return run_groovy(script, *args)
+    except CannotRun as error:  # the check must fail, not skip, where groovy is missing
+        pytest.fail(str(error), pytrace=False)
+
+
+def groovy_syntax(path: Path) -> subprocess.CompletedProcess:
+    return groovy(SYNTAX_CHECK, str(path))
 
 
 def test_the_jenkinsfile_compiles_with_groovy():
@@ -119,8 +123,7 @@ STRUCTURE_CHECK = REPOSITORY_ROOT / "ci" / "jenkinsfile" / "structure.groovy"
 
 
 def groovy_structure(path: Path, *options: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["groovy", str(STRUCTURE_CHECK), str(path), *options], capture_output=True, text=True,
-                          timeout=120, env={"JAVA_HOME": JAVA_HOME, "PATH": "/usr/bin:/bin"})
+    return groovy(STRUCTURE_CHECK, str(path), *options)
 
 
 def test_the_declarative_structure_is_valid():
@@ -155,7 +158,7 @@ def test_codenarc_finds_no_error_in_the_jenkinsfile(tmp_path):
                     pytrace=False)
     report = tmp_path / "groovy-lint.json"
     result = subprocess.run([str(GROOVY_LINT), "--noserver", "--failon", "error", "--javaexecutable",
-                             f"{JAVA_HOME}/bin/java", "--output", str(report), "Jenkinsfile"],
+                             f"{java_home()}/bin/java", "--output", str(report), "Jenkinsfile"],
                             cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=300)
     summary = json.loads(report.read_text())["summary"]
     # A mistyped path lints nothing and exits 0: the count of files linted proves the Jenkinsfile was read.
@@ -171,3 +174,16 @@ def test_the_poll_schedule_and_release_managers_match_ci_toml():
     release_only = (f"when {{ anyOf {{ branch '{config.project.release_branch}'; "
                     f"tag pattern: 'v*', comparator: 'GLOB' }} }}")
     assert text.count(release_only) == 3  # Push, Approve, Deploy
+
+
+def test_ci_lint_checks_the_jenkinsfile_so_a_developer_sees_a_break_before_pushing(repository_copy):
+    copy = repository_copy()
+    jenkinsfile = copy / "Jenkinsfile"
+    jenkinsfile.write_text(jenkinsfile.read_text().replace("stage('Lint') {\n                    steps {",
+                                                           "stage('Lint') {\n                    stpes {", 1))
+    result = run_ci(copy, "lint")
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert re.search(r"ci lint: Jenkinsfile: line \d+: 'stpes' is not allowed in stage 'Lint'", result.stderr)
+    summary = json.loads((copy / "reports" / "lint" / "summary.json").read_text())
+    assert summary["findings"] == 0
+    assert any("stage 'Lint' needs exactly one of steps" in problem for problem in summary["jenkinsfile_problems"])
