@@ -27,14 +27,23 @@ def metadata_diff(candidate: dict, serving: dict) -> list[dict]:
             for key in sorted(set(ours) | set(theirs)) if ours.get(key) != theirs.get(key)]
 
 
+def metric_delta(candidate: float | None, serving: float | None) -> float | None:
+    """candidate - serving, rounded so that float noise never shows as a change; None unless both are known."""
+    known = isinstance(candidate, (int, float)) and isinstance(serving, (int, float))
+    return round(candidate - serving, 6) if known else None
+
+
+def not_worse(metric: str, delta: float) -> bool:
+    return delta <= 0 if metric in LOWER_IS_BETTER else delta >= 0
+
+
 def metric_deltas(candidate: dict, serving: dict | None) -> list[dict]:
     rows = []
     for metric in sorted(candidate):
         theirs = (serving or {}).get(metric)
-        delta = round(candidate[metric] - theirs, 6) if isinstance(theirs, (int, float)) else None
-        better = None if delta is None else (delta <= 0 if metric in LOWER_IS_BETTER else delta >= 0)
+        delta = metric_delta(candidate[metric], theirs)
         rows.append({"metric": metric, "candidate": candidate[metric], "serving": theirs, "delta": delta,
-                     "not_worse": better})
+                     "not_worse": None if delta is None else not_worse(metric, delta)})
     return rows
 
 

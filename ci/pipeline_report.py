@@ -10,16 +10,15 @@ from datetime import datetime
 
 from ci import html_page as page
 from ci import report_charts
-from ci.evidence import LOWER_IS_BETTER
+from ci.evidence import metric_delta, not_worse
+from ci.model_labels import metadata_from_labels
+from ci.test_plan import TIERS
 from ci.test_results import coverage_percent
 
 QUALITY_METRICS = ("accuracy", "roc_auc", "f1", "precision", "recall", "log_loss")
-TIER_ORDER = ("host", "unit", "integration", "acceptance")
 # The pipeline stage whose run produced each tier's reports; `host` is not a pipeline stage.
 TIER_STAGES = {"unit": "Unit", "integration": "Integration", "acceptance": "Acceptance"}
 RAN = ("passed", "failed")
-MODEL_METRIC_LABEL = "io.mlci.model.metric."
-MODEL_VERSION_LABEL = "io.mlci.model.version"
 
 
 @dataclass(frozen=True)
@@ -85,9 +84,7 @@ def candidate_release(data: ReportData) -> dict:
     return {
         "image": data.build.get("image"), "image_id": model.get("image_id"),
         "digest": (data.build.get("push") or {}).get("digest"), "tags": data.build.get("tags", []),
-        "model_version": labels.get(MODEL_VERSION_LABEL),
-        "metrics": {key[len(MODEL_METRIC_LABEL):]: float(value) for key, value in labels.items()
-                    if key.startswith(MODEL_METRIC_LABEL)},
+        **metadata_from_labels(labels),
     }
 
 
@@ -112,17 +109,12 @@ def serving_comparisons(data: ReportData, gates: dict | None) -> list[dict]:
              "note": "no serving model to compare with (the acceptance tier ran without a baseline URL)"}]
 
 
-def metric_delta(candidate: float | None, serving: float | None) -> float | None:
-    """candidate - serving, rounded so that float noise never shows as a change; None unless both are known."""
-    return round(candidate - serving, 6) if candidate is not None and serving is not None else None
-
-
 def tier_rows(data: ReportData) -> list[dict]:
     evidence = data.evidence or {}
     results = {row["tier"]: row for row in (evidence.get("tests") or data.tests) if "tier" in row}
     coverage = evidence.get("coverage") or {tier: coverage_percent(text) for tier, text in data.coverage_xml.items()}
-    tiers = [tier for tier in TIER_ORDER if tier in results or coverage.get(tier) is not None]
-    tiers += sorted(set(results) - set(TIER_ORDER))
+    tiers = [tier for tier in TIERS if tier in results or coverage.get(tier) is not None]
+    tiers += sorted(set(results) - set(TIERS))
     return [{**results.get(tier, {"tier": tier}), "coverage": coverage.get(tier)} for tier in tiers
             if stage_ran(data.pipeline, TIER_STAGES.get(tier))]
 
@@ -275,8 +267,7 @@ def _delta(metric: str, delta: float | None) -> str:
         return "—"
     if delta == 0:
         return f"{delta:+.4f}"
-    better = (delta < 0) == (metric in LOWER_IS_BETTER)
-    return f'<span class="{"better" if better else "worse"}">{delta:+.4f}</span>'
+    return f'<span class="{"better" if not_worse(metric, delta) else "worse"}">{delta:+.4f}</span>'
 
 
 def _latency_section(gates: dict | None) -> str:

@@ -26,6 +26,7 @@ from ci.executor import docker_engine
 from ci.executor.ssh import SshHost
 from ci.image_builder import build_images, plan_with_base
 from ci.local_target import ensure_local_target
+from ci.model_labels import VERSION_LABEL
 from ci.reports import read_json_report, write_json_report
 from ci.ssh_plan import HostAddress
 
@@ -65,7 +66,7 @@ def release_for(ctx, explicit_image: str | None, now: datetime) -> tuple[plan.Re
         image_id, labels, pushed = found.id, found.labels, {}
     release = plan.Release(
         release_id=plan.release_id_for(image_id, now), image_id=image_id,
-        digest=pushed.get("digest", image_id), model_version=labels.get("io.mlci.model.version", ""),
+        digest=pushed.get("digest", image_id), model_version=labels.get(VERSION_LABEL, ""),
         commit=labels.get("org.opencontainers.image.revision", ""),
     )
     return release, {"pull_reference": pushed.get("image_by_digest", ""),

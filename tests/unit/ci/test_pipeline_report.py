@@ -6,7 +6,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from ci.pipeline_report import ReportData, build_pipeline_report, metric_delta, stage_rows, tier_rows
+from ci.evidence import metric_delta
+from ci.pipeline_report import ReportData, build_pipeline_report, stage_rows, tier_rows
 from ci.test_results import coverage_percent
 
 COMMIT = "4b4c4f6f2084c776feb26b446d5f636d6bac9843"
