@@ -1,5 +1,8 @@
 """What a person sees while `ci pipeline` runs: a stage board (stage, status, elapsed) and the final table."""
 
+import shutil
+import sys
+
 STATUS_MARKS = {"passed": "✔", "failed": "✘", "running": "▶", "waiting": "·", "skipped": "–", "not run": "·",
                 "interrupted": "■"}
 GREEN, RED, YELLOW, DIM, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
@@ -32,3 +35,50 @@ def summary_table(rows: list[dict]) -> list[str]:
     total = sum(row["seconds"] for row in rows if row.get("seconds") is not None)
     lines.append(f"{'total':<25}{total:8.1f}")
     return lines
+
+
+class StageBoard:
+    """On a terminal: a board redrawn in place. Elsewhere (Jenkins, CI, a pipe): plain lines, prefixed by stage."""
+
+    def __init__(self, rows: list[dict], stream=sys.stderr):
+        self.rows = rows
+        self.stream = stream
+        self.live = stream.isatty()
+        self.last_line = ""
+        self.drawn = 0
+        self.current: dict | None = None
+
+    def start(self, row: dict, commands: str) -> None:
+        self.current, self.last_line = row, ""
+        if self.live:
+            self.tick(0.0)
+        else:
+            self._write(f"━━ {row['stage']}: {commands}\n")
+
+    def line(self, text: str) -> None:
+        self.last_line = text.strip() or self.last_line
+        if not self.live:
+            self._write(f"[{self.current['stage']}] {text}\n")
+
+    def tick(self, seconds: float) -> None:
+        if not self.live:
+            return
+        width = shutil.get_terminal_size().columns
+        lines = board_lines(self.rows, seconds, self.last_line, width)
+        up = f"\033[{self.drawn}F" if self.drawn else ""
+        self._write(up + "".join(f"\033[2K{line}\n" for line in lines))
+        self.drawn = len(lines)
+
+    def hand_over_terminal(self) -> None:
+        """Someone else writes to the terminal now: draw the board anew below what they write."""
+        self.drawn = 0
+
+    def end(self, row: dict) -> None:
+        if self.live:
+            self.tick(row["seconds"] or 0.0)
+        else:
+            self._write(f"━━ {row['stage']}: {row['status']} in {row['seconds']:.1f}s\n")
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()

@@ -26,6 +26,10 @@ class Stage:
     # Jenkins answers this stage with its `input` step (no agent held); locally `ci approve` asks.
     approval: bool = False
 
+    def shown(self) -> str:
+        """The stage's commands as a person would type them."""
+        return "; ".join("python -m ci " + " ".join(command) for command in self.commands)
+
 
 JENKINS_TARGETS = (DeployTarget("staging"), DeployTarget("production", optional=True))
 LOCAL_TARGETS = (DeployTarget("local"),)

@@ -6,6 +6,7 @@ at a terminal answers, or `--yes` approves where no one can; in CI without a ter
 
 import getpass
 import hashlib
+import json
 import sys
 from datetime import datetime, timezone
 
@@ -13,7 +14,7 @@ from ci import evidence
 from ci.commands.evidence import EVIDENCE_JSON
 from ci.commands.outcome import Outcome
 from ci.errors import CannotRun, CheckFailed, UserError
-from ci.reports import read_json_report, report_path, write_json_report
+from ci.reports import REPORTS_DIR, write_json_report
 
 NAME = "approve"
 HELP = "show the evidence bundle and approve (y/n) the deploy; --yes approves non-interactively"
@@ -25,25 +26,27 @@ def add_arguments(parser) -> None:
 
 
 def run(args, ctx) -> Outcome:
-    bundle = read_json_report(ctx.root, EVIDENCE_JSON)
-    if bundle is None:
+    evidence_file = ctx.root / REPORTS_DIR / EVIDENCE_JSON
+    if not evidence_file.exists():
         raise CannotRun("reports/evidence.json is missing: run `python -m ci evidence` (the Push stage does)")
+    # The approval records the hash of exactly the bytes that were shown.
+    evidence_bytes = evidence_file.read_bytes()
+    bundle = json.loads(evidence_bytes)
     print("\n".join(evidence.evidence_text(bundle)), flush=True)
     release = f"{bundle['candidate']['image']} (model {bundle['candidate']['model_version']})"
     user = ctx.environ.get("USER") or getpass.getuser()
     if bundle["blockers"] and args.yes:
         raise CheckFailed(f"--yes does not approve a release with blockers: {'; '.join(bundle['blockers'])}")
     if args.yes:
-        return _record(ctx, bundle, True, f"{user} (--yes)", release)
+        return _record(ctx, bundle, evidence_bytes, True, f"{user} (--yes)", release)
     if ctx.in_ci or not sys.stdin.isatty():
         raise UserError("no one can answer here (CI=true or no terminal): pass --yes to approve non-interactively")
     print(f"\nDeploy {release}? [y/N] ", flush=True)
     answer = sys.stdin.readline().strip().lower()
-    return _record(ctx, bundle, answer in ("y", "yes"), user, release)
+    return _record(ctx, bundle, evidence_bytes, answer in ("y", "yes"), user, release)
 
 
-def _record(ctx, bundle: dict, approved: bool, who: str, release: str) -> Outcome:
-    evidence_bytes = report_path(ctx.root, EVIDENCE_JSON).read_bytes()
+def _record(ctx, bundle: dict, evidence_bytes: bytes, approved: bool, who: str, release: str) -> Outcome:
     write_json_report(ctx.root, APPROVAL_REPORT, {
         "approved": approved, "approved_by": who if approved else "", "answered_by": who,
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -13,7 +13,7 @@ from ci.commands.outcome import Outcome
 from ci.console import Stopwatch, info
 from ci.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
 from ci.executor.stage_process import run_attached, run_logged
-from ci.pipeline_display import board_lines, summary_table
+from ci.pipeline_display import StageBoard, summary_table
 from ci.pipeline_plan import LOCAL_TARGETS, DeployTarget, Stage, pipeline_stages, select_stages
 from ci.reports import REPORTS_DIR, read_json_report, write_json_report
 
@@ -43,8 +43,7 @@ def run(args, ctx) -> Outcome:
         raise UserError(str(error)) from None
     if args.dry_run:
         for stage, selected in selection:
-            commands = "; ".join("python -m ci " + " ".join(command) for command in stage.commands)
-            info(f"{'run ' if selected else 'skip'}  {stage.name:<12} {commands}")
+            info(f"{'run ' if selected else 'skip'}  {stage.name:<12} {stage.shown()}")
         return Outcome.ok(f"dry run: {sum(selected for _, selected in selection)} of {len(stages)} stages would run")
     approving = any(stage.approval and selected for stage, selected in selection)
     if approving and not args.yes and (ctx.in_ci or not sys.stdin.isatty()):
@@ -103,11 +102,11 @@ def _run_stages(selection: list[tuple[Stage, bool]], args, ctx) -> Outcome:
                       + (f"; the model answers at {deployed}" if deployed else ""))
 
 
-def _run_stage(stage: Stage, row: dict, board: "StageBoard", args, ctx, environ: dict) -> int:
+def _run_stage(stage: Stage, row: dict, board: StageBoard, args, ctx, environ: dict) -> int:
     log_name = None if stage.approval else f"{LOG_DIR}/{stage.name.lower()}.log"
     row.update(status="running", log=log_name)
     watch = Stopwatch()
-    board.start(row, " ; ".join("python -m ci " + " ".join(command) for command in stage.commands))
+    board.start(row, stage.shown())
     exit_code = EXIT_OK
     try:
         for command in stage.commands:
@@ -161,50 +160,3 @@ def _show_log_tail(log_path) -> None:
     info(f"── last {len(tail)} lines of {log_path} ──")
     for line in tail:
         info(f"  {line}")
-
-
-class StageBoard:
-    """On a terminal: a board redrawn in place. Elsewhere (Jenkins, CI, a pipe): plain lines, prefixed by stage."""
-
-    def __init__(self, rows: list[dict], stream=sys.stderr):
-        self.rows = rows
-        self.stream = stream
-        self.live = stream.isatty()
-        self.last_line = ""
-        self.drawn = 0
-        self.current: dict | None = None
-
-    def start(self, row: dict, commands: str) -> None:
-        self.current, self.last_line = row, ""
-        if self.live:
-            self.tick(0.0)
-        else:
-            self._write(f"━━ {row['stage']}: {commands}\n")
-
-    def line(self, text: str) -> None:
-        self.last_line = text.strip() or self.last_line
-        if not self.live:
-            self._write(f"[{self.current['stage']}] {text}\n")
-
-    def tick(self, seconds: float) -> None:
-        if not self.live:
-            return
-        width = shutil.get_terminal_size().columns
-        lines = board_lines(self.rows, seconds, self.last_line, width)
-        up = f"\033[{self.drawn}F" if self.drawn else ""
-        self._write(up + "".join(f"\033[2K{line}\n" for line in lines))
-        self.drawn = len(lines)
-
-    def hand_over_terminal(self) -> None:
-        """Someone else writes to the terminal now: draw the board anew below what they write."""
-        self.drawn = 0
-
-    def end(self, row: dict) -> None:
-        if self.live:
-            self.tick(row["seconds"] or 0.0)
-        else:
-            self._write(f"━━ {row['stage']}: {row['status']} in {row['seconds']:.1f}s\n")
-
-    def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()

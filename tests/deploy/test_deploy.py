@@ -33,14 +33,20 @@ def test_first_deploy_then_an_upgrade_under_constant_load_fails_no_request(deplo
     assert report["approved_by"] == "release-manager"
 
 
+def deploy_broken_release_under_load(environment, broken_image: str):
+    """A first good release, then broken_image deployed while clients keep posting: (result, load, serving)."""
+    assert environment.deploy().returncode == 0
+    serving = environment.ready()["release"]
+    with Load(environment.urls[0]) as load:
+        result = environment.deploy("--image", broken_image)
+    return result, load, serving
+
+
 def test_a_release_that_never_gets_healthy_is_rolled_back_while_the_old_one_serves(
         deploy_environment, variant_image):
     environment = deploy_environment()
-    assert environment.deploy().returncode == 0
-    serving = environment.ready()["release"]
-    broken = variant_image("unhealthy", "ENV MODEL_DIR=/nonexistent")
-    with Load(environment.urls[0]) as load:
-        result = environment.deploy("--image", broken)
+    result, load, serving = deploy_broken_release_under_load(
+        environment, variant_image("unhealthy", "ENV MODEL_DIR=/nonexistent"))
     assert result.returncode == 1, result.stderr[-3000:]
     assert "is not healthy" in result.stderr and "rolled back" in result.stderr
     assert load.failures == [] and environment.ready()["release"] == serving
@@ -49,12 +55,9 @@ def test_a_release_that_never_gets_healthy_is_rolled_back_while_the_old_one_serv
 
 def test_a_release_that_is_healthy_but_fails_the_smoke_test_is_rolled_back(deploy_environment, variant_image):
     environment = deploy_environment()
-    assert environment.deploy().returncode == 0
-    serving = environment.ready()["release"]
     # Healthy and ready, but every batch over one record is refused: the smoke test's batch of 10 fails.
-    broken = variant_image("smoke-fails", "ENV MAX_BATCH=1")
-    with Load(environment.urls[0]) as load:
-        result = environment.deploy("--image", broken)
+    result, load, serving = deploy_broken_release_under_load(
+        environment, variant_image("smoke-fails", "ENV MAX_BATCH=1"))
     assert result.returncode == 1, result.stderr[-3000:]
     assert "smoke test failed" in result.stderr
     assert load.failures == [] and environment.ready()["release"] == serving
