@@ -9,6 +9,7 @@ import shutil
 import sys
 from datetime import datetime, timezone
 
+from ci.commands.approve import APPROVAL_REPORT
 from ci.commands.outcome import Outcome
 from ci.console import Stopwatch, info
 from ci.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
@@ -72,7 +73,7 @@ def _run_stages(selection: list[tuple[Stage, bool]], args, ctx) -> Outcome:
                 continue
             exit_code = _run_stage(stage, row, board, args, ctx, environ)
             if stage.approval and exit_code == EXIT_OK:
-                approval = read_json_report(ctx.root, "approval.json") or {}
+                approval = read_json_report(ctx.root, APPROVAL_REPORT) or {}
                 environ["APPROVED_BY"] = approval.get("approved_by", "")
             if exit_code != EXIT_OK:
                 failed = row
