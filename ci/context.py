@@ -5,9 +5,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from ci import reports
 from ci.config import Config, load_config
 from ci.executor.git import read_git_facts
-from ci.identity import BuildIdentity, identity_from
+from ci.identity import BuildIdentity, identity_from, in_ci
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +28,11 @@ class Context:
     def identity(self) -> BuildIdentity:
         return identity_from(self.environ, read_git_facts(self.root))
 
+    @cached_property
+    def report_run(self) -> str:
+        """The run this command's reports belong to (not identity.run_id, which is unique per process)."""
+        return reports.current_run(self.root, self.environ)
+
     @property
     def in_ci(self) -> bool:
-        return self.environ.get("CI", "").lower() == "true" or "JENKINS_URL" in self.environ
+        return in_ci(self.environ)

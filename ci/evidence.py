@@ -73,9 +73,10 @@ def candidate_summary(build_report: dict, metadata: dict) -> dict:
 
 
 def approval_blockers(bundle: dict) -> list[str]:
-    """What should stop a release manager: failed tiers, failed gates, a worse model than one serving."""
-    blockers = [f"{tier['tier']}: {tier['failed'] + tier['errors']} test(s) failed"
-                for tier in bundle["tests"] if tier["failed"] + tier["errors"]]
+    """What should stop a release manager: a report from another run, failed tiers, failed gates, lint findings."""
+    blockers = list(bundle.get("stale", []))
+    blockers += [f"{tier['tier']}: {tier['failed'] + tier['errors']} test(s) failed"
+                 for tier in bundle["tests"] if tier["failed"] + tier["errors"]]
     gates = bundle.get("gates")
     if gates is None:
         blockers.append("no acceptance gate results (reports/acceptance/gates.json)")
@@ -90,7 +91,7 @@ def approval_blockers(bundle: dict) -> list[str]:
 def evidence_text(bundle: dict) -> list[str]:
     """The bundle as a person reads it in a terminal or in reports/evidence.md."""
     candidate = bundle["candidate"]
-    lines = ["# Release evidence", "",
+    lines = ["# Release evidence", "", f"Run:       {bundle.get('run') or 'not recorded'}",
              f"Candidate: {candidate['image']}  model {candidate['model_version']}",
              f"Image id:  {candidate['image_id']}",
              f"Digest:    {candidate['digest'] or 'not pushed'}", "", "## Tests"]

@@ -1,4 +1,4 @@
-"""Who and what is being built: commit, branch, build number and a run id, from Jenkins variables or local git."""
+"""Who and what is being built: commit, branch, build number and a run id, from Jenkins variables and local git."""
 
 import re
 import secrets
@@ -43,17 +43,22 @@ class BuildIdentity:
 
 
 def identity_from(environ: dict[str, str], git: GitFacts, random_suffix: str | None = None) -> BuildIdentity:
-    """Jenkins variables win over git: under Jenkins the work tree may be a detached checkout."""
+    """The commit is the work tree's HEAD (what is built); the branch and tag come from Jenkins where it says them,
+    since its checkout is detached."""
     build_number = environ.get("BUILD_NUMBER", "").strip()
-    # Multibranch sets BRANCH_NAME (the tag name for tag builds, with TAG_NAME); plain pipelines set GIT_BRANCH.
+    # Multibranch sets BRANCH_NAME (the tag name for tag builds, with TAG_NAME): jenkinsci/branch-api-plugin:
+    # src/main/java/jenkins/branch/BranchNameContributor.java. GIT_BRANCH comes from the git plugin's own checkout.
     branch = (environ.get("BRANCH_NAME") or _strip_remote(environ.get("GIT_BRANCH", "")) or git.branch).strip()
     if branch == "HEAD":
         branch = ""
-    git_tag = (environ.get("TAG_NAME") or git.exact_tag).strip()
+    # Under Jenkins only a tag build (TAG_NAME) is the release: a branch build of the same commit must not push
+    # the release's version tag too (two images racing for one tag).
+    git_tag = (environ.get("TAG_NAME") or ("" if build_number else git.exact_tag)).strip()
     build_tag = environ.get("BUILD_TAG", "").strip()
     run_id = slug(build_tag) if build_tag else f"{LOCAL_BUILD_MARKER}-{random_suffix or secrets.token_hex(3)}"
     return BuildIdentity(
-        commit=(environ.get("GIT_COMMIT") or git.commit).strip(),
+        # GIT_COMMIT is only a fallback for a tree without git: a pipeline may check out more than once.
+        commit=(git.commit or environ.get("GIT_COMMIT", "")).strip(),
         branch=branch,
         build_number=build_number,
         git_tag=git_tag,
@@ -72,3 +77,12 @@ def slug(text: str, max_length: int = 63) -> str:
     cleaned = re.sub(r"[^a-z0-9._-]+", "-", text.lower())
     cleaned = re.sub(r"-{2,}", "-", cleaned).strip("-._")
     return cleaned[:max_length].rstrip("-._") or "x"
+
+
+def in_ci(environ: dict[str, str]) -> bool:
+    """CI=true, or a Jenkins build (BUILD_NUMBER with JENKINS_URL); JENKINS_URL alone is a laptop using the client.
+
+    Jenkins sets CI=true itself: jenkinsci/jenkins: core/src/main/java/jenkins/model/CoreEnvironmentContributor.java
+    (buildEnvironmentFor(Job, ...))."""
+    under_jenkins_build = bool(environ.get("BUILD_NUMBER")) and bool(environ.get("JENKINS_URL"))
+    return environ.get("CI", "").lower() == "true" or under_jenkins_build

@@ -35,6 +35,9 @@ class ReportData:
     tests: list[dict] = field(default_factory=list)
     lint: dict | None = None
     coverage_xml: dict[str, str] = field(default_factory=dict)
+    # The run the page is for, and one line per file shown that another run left (ci/reports.py stale_reports).
+    run: str = ""
+    stale: list[str] = field(default_factory=list)
 
 
 # ── choosing what to show ────────────────────────────────────────────────────────────────────────────────────
@@ -158,6 +161,7 @@ def _header(data: ReportData, candidate: dict) -> str:
     commit = (data.build or {}).get("revision") or (data.deploy or {}).get("commit")
     pipeline = data.pipeline or {}
     summary = page.facts([
+        ("Run", page.code(data.run or None)),
         ("Commit", page.code(commit[:12] if commit else None)),
         ("Image", page.code(candidate.get("image"))),
         ("Model version", page.code(candidate.get("model_version"))),
@@ -168,6 +172,17 @@ def _header(data: ReportData, candidate: dict) -> str:
             f'<p class="eyebrow">Pipeline report</p><h1>{page.text(data.project)}</h1></div>'
             f'<span class="result {page.PILL_CLASS.get(result, "idle")}" id="overall-result">{page.text(result)}</span>'
             f"</div>{summary}</div></header>")
+
+
+def _stale_section(stale: list[str]) -> str:
+    """Files an earlier run left in the reused workspace, named at the top of the page: what they say is not this
+    run's."""
+    if not stale:
+        return ""
+    items = "".join(f"<li>{page.text(line)}</li>" for line in stale)
+    return page.section("stale", "Reports from another run", f'<div class="warn"><p>These files were not written by '
+                                                             f"this run; what they show below is not its result:</p>"
+                                                             f"<ul>{items}</ul></div>")
 
 
 def _stages_section(pipeline: dict | None) -> str:
@@ -367,6 +382,7 @@ def build_pipeline_report(data: ReportData) -> str:
     candidate = candidate_release(data)
     gates = gates_report(data)
     body = "".join([
+        _stale_section(data.stale),
         _stages_section(data.pipeline),
         _quality_section(data, candidate, gates),
         _latency_section(gates),

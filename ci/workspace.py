@@ -23,4 +23,7 @@ def copy_workspace(destination: Path, with_build_report: bool = False, source: P
     if with_build_report:
         (destination / "reports").mkdir(exist_ok=True)
         shutil.copy2(source / "reports" / "build.json", destination / "reports" / "build.json")
+        # The copy continues the run that build belongs to (ci/reports.py): its deploy must not see it as stale.
+        if (source / "reports" / "run.json").exists():
+            shutil.copy2(source / "reports" / "run.json", destination / "reports" / "run.json")
     return destination

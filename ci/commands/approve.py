@@ -2,6 +2,7 @@
 
 In Jenkins the same stage is the `input` step (the submitter list decides who may answer). Here a person
 at a terminal answers, or `--yes` approves where no one can; in CI without a terminal it refuses to guess.
+Evidence from another run (reports/run.json) is refused.
 """
 
 import getpass
@@ -14,7 +15,7 @@ from ci import evidence
 from ci.commands.evidence import EVIDENCE_JSON
 from ci.commands.outcome import Outcome
 from ci.errors import CannotRun, CheckFailed, UserError
-from ci.reports import REPORTS_DIR, write_json_report
+from ci.reports import REPORTS_DIR, run_of, stale_reports, write_json_report
 
 NAME = "approve"
 HELP = "show the evidence bundle and approve (y/n) the deploy; --yes approves non-interactively"
@@ -32,6 +33,10 @@ def run(args, ctx) -> Outcome:
     # The approval records the hash of exactly the bytes that were shown.
     evidence_bytes = evidence_file.read_bytes()
     bundle = json.loads(evidence_bytes)
+    # Evidence an earlier build left in the reused workspace is not this release's: never shown as if it were.
+    stale = stale_reports({EVIDENCE_JSON: run_of(bundle)}, ctx.report_run)
+    if stale:
+        raise CannotRun(f"{stale[0]}: run `python -m ci evidence` in this run (the Push stage does)")
     print("\n".join(evidence.evidence_text(bundle)), flush=True)
     release = f"{bundle['candidate']['image']} (model {bundle['candidate']['model_version']})"
     user = ctx.environ.get("USER") or getpass.getuser()
@@ -52,7 +57,7 @@ def _record(ctx, bundle: dict, evidence_bytes: bytes, approved: bool, who: str, 
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "image_id": bundle["candidate"]["image_id"],
         "evidence_sha256": hashlib.sha256(evidence_bytes).hexdigest(),
-    })
+    }, ctx.report_run)
     if not approved:
         return Outcome.failed(f"{who} did not approve {release}; nothing was deployed")
     return Outcome.ok(f"{who} approved {release}")

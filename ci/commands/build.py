@@ -34,7 +34,7 @@ def run(args, ctx) -> Outcome:
     write_json_report(ctx.root, BUILD_REPORT, {
         "image": model["reference"], "images": {MODEL: model}, "tags": plan.tags, "base_image": plan.base_image,
         "labels": model["labels"], "revision": ctx.identity.revision, "build_seconds": round(watch.seconds, 2),
-    })
+    }, ctx.report_run)
     return Outcome.ok(f"built {model['reference']} ({model['size_bytes'] / 1e6:.0f} MB) in {watch.seconds:.1f}s; "
                       f"tags {', '.join(plan.tags)}")
 

@@ -76,7 +76,7 @@ def release_for(ctx, explicit_image: str | None, now: datetime) -> tuple[plan.Re
 def run(args, ctx) -> Outcome:
     if args.if_configured and args.env not in ctx.config.environments:
         skipped = {"environment": args.env, "result": "skipped", "reason": "not configured in ci.toml"}
-        write_json_report(ctx.root, f"deploy-{args.env}.json", skipped)
+        write_json_report(ctx.root, f"deploy-{args.env}.json", skipped, ctx.report_run)
         return Outcome.ok(f"skipped: environment {args.env} is not configured (ci.toml [environments.{args.env}])")
     environment = environment_for(ctx, args.env)
     project = ctx.config.project.name
@@ -149,9 +149,9 @@ def run(args, ctx) -> Outcome:
               "failed_requests_during_cutover": sum(o.durations.get("failed_requests", 0) for o in outcomes),
               "deploy_seconds": round(watch.seconds, 2),
               "result": "success" if failure is None else "failed"}
-    write_json_report(ctx.root, DEPLOY_REPORT, report)
+    write_json_report(ctx.root, DEPLOY_REPORT, report, ctx.report_run)
     # Jenkins deploys to several environments in one build; each keeps its own record beside the latest one.
-    write_json_report(ctx.root, f"deploy-{args.env}.json", report)
+    write_json_report(ctx.root, f"deploy-{args.env}.json", report, ctx.report_run)
     if interrupted:
         raise KeyboardInterrupt
     if failure is not None:

@@ -15,13 +15,14 @@ from ci.console import progress
 from ci.errors import CannotRun
 from ci.executor import docker_engine
 from ci.model_labels import METADATA_PATH_IN_IMAGE
-from ci.reports import REPORTS_DIR, read_json_report, report_path, write_json_report
-from ci.test_results import coverage_percent, coverage_xml_by_tier, tier_results
+from ci.reports import REPORTS_DIR, read_json_report, report_path, run_of, stale_reports, write_json_report
+from ci.test_results import coverage_percent, coverage_xml_by_tier, tier_results, tier_runs
 
 NAME = "evidence"
 HELP = "write the evidence bundle for approval: tests, coverage, lint, gates, digest, model vs the serving one"
 EVIDENCE_JSON = "evidence.json"
 EVIDENCE_TEXT = "evidence.md"
+LINT_SUMMARY = "lint/summary.json"
 
 
 def add_arguments(parser) -> None:
@@ -36,16 +37,22 @@ def run(args, ctx) -> Outcome:
     client = docker_engine.connect()
     image_id = build_report["images"]["model"]["image_id"]
     candidate_metadata = json.loads(docker_engine.read_file_from_image(client, image_id, METADATA_PATH_IN_IMAGE))
+    lint = read_json_report(ctx.root, LINT_SUMMARY)
+    # Each file used, by the run it records (a tier's stamp speaks for its JUnit, coverage and gates).
+    runs = {BUILD_REPORT: run_of(build_report), **({LINT_SUMMARY: run_of(lint)} if lint else {}),
+            **tier_runs(ctx.root)}
     bundle = {
+        "run": ctx.report_run,
+        "stale": stale_reports(runs, ctx.report_run),
         "candidate": evidence.candidate_summary(build_report, candidate_metadata),
         "tests": tier_results(ctx.root),
         "coverage": {tier: coverage_percent(xml) for tier, xml in coverage_xml_by_tier(ctx.root).items()},
-        "lint": read_json_report(ctx.root, "lint/summary.json") or {},
+        "lint": lint or {},
         "gates": read_json_report(ctx.root, "acceptance/gates.json"),
         "comparisons": [_compare(ctx, name, candidate_metadata) for name in args.env],
     }
     bundle["blockers"] = evidence.approval_blockers(bundle)
-    write_json_report(ctx.root, EVIDENCE_JSON, bundle)
+    write_json_report(ctx.root, EVIDENCE_JSON, bundle, ctx.report_run)
     report_path(ctx.root, EVIDENCE_TEXT).write_text("\n".join(evidence.evidence_text(bundle)) + "\n")
     blockers = bundle["blockers"]
     return Outcome.ok(f"{REPORTS_DIR}/{EVIDENCE_TEXT}: model {bundle['candidate']['model_version']}, "

@@ -53,7 +53,7 @@ def run(args, ctx) -> Outcome:
         print(result.stdout, end="")
     jenkinsfile_problems = [] if args.paths else _check_jenkinsfile(ctx.root, ctx.config.jenkins.jenkinsfile)
     summary["jenkinsfile_problems"] = jenkinsfile_problems
-    write_json_report(ctx.root, "lint/summary.json", summary)
+    write_json_report(ctx.root, "lint/summary.json", summary, ctx.report_run)
     count = summary["findings"]
     where = Path(report).relative_to(ctx.root)
     failures = []

@@ -2,13 +2,15 @@
 
 Locally the deploy goes to the local target host and the push to a local registry (ci.toml's embedded
 defaults); `--env` names other environments. Every stage's output lands in reports/pipeline/<stage>.log,
-the run in reports/pipeline.json, and the release manager's view in reports/pipeline.html.
+the run in reports/pipeline.json, and the release manager's view in reports/pipeline.html. The whole pipeline
+begins a new run (reports/ emptied, reports/run.json); --from/--only/--skip/--until continue the recorded one.
 """
 
 import shutil
 import sys
 from datetime import datetime, timezone
 
+from ci.commands import new_run
 from ci.commands.approve import APPROVAL_REPORT
 from ci.commands.outcome import Outcome
 from ci.console import Stopwatch, info
@@ -16,7 +18,7 @@ from ci.errors import EXIT_INTERRUPTED, EXIT_OK, UserError
 from ci.executor.stage_process import run_attached, run_logged
 from ci.pipeline_display import StageBoard, summary_table
 from ci.pipeline_plan import LOCAL_TARGETS, DeployTarget, Stage, pipeline_stages, select_stages
-from ci.reports import REPORTS_DIR, read_json_report, write_json_report
+from ci.reports import REPORTS_DIR, RUN_ID_VARIABLE, read_json_report, write_json_report
 
 NAME = "pipeline"
 HELP = "run the whole pipeline locally, in the Jenkinsfile's stages: setup … push, approve, deploy"
@@ -50,6 +52,10 @@ def run(args, ctx) -> Outcome:
     if approving and not args.yes and (ctx.in_ci or not sys.stdin.isatty()):
         raise UserError("the Approve stage needs a person at a terminal: pass --yes to approve non-interactively "
                         "(CI=true or no TTY here), or --skip Approve --skip Deploy")
+    # The whole pipeline is a new run (like `ci new-run`); a part of it continues the run reports/ holds.
+    partial = args.only or args.start or args.until or args.skip
+    run = ctx.report_run if partial else new_run.start(ctx)
+    ctx.environ[RUN_ID_VARIABLE] = run
     return _run_stages(selection, args, ctx)
 
 
@@ -138,7 +144,7 @@ def _finish(rows: list[dict], started_at: datetime, result: str, ctx, url: str |
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "result": result, "stages": rows, "url": url,
-    })
+    }, ctx.report_run)
     # The report is the release manager's view of any run, failed ones included.
     report_code = run_logged([sys.executable, "-m", "ci", "report"], ctx.root / LOG_DIR / "report.log", ctx.root,
                              {**ctx.environ}, lambda line: None, lambda: None)

@@ -49,7 +49,7 @@ def run(args, ctx) -> Outcome:
         "registry": plan.registry, "repository": plan.target_repository, "tags": plan.tags,
         "references": plan.target_references(), "digest": digest, "image_by_digest": plan.by_digest(digest),
     }
-    write_json_report(ctx.root, BUILD_REPORT, report)
+    write_json_report(ctx.root, BUILD_REPORT, report, ctx.report_run)
     return Outcome.ok(f"pushed {len(plan.tags)} tag(s) to {plan.target_repository}; digest {digest} "
                       f"verified on read-back")
 

@@ -40,7 +40,7 @@ def run(args, ctx) -> Outcome:
             _show(text, current, releases, audit)
     finally:
         credentials.cleanup()
-    write_json_report(ctx.root, "releases.json", {"environment": args.env, "hosts": hosts})
+    write_json_report(ctx.root, "releases.json", {"environment": args.env, "hosts": hosts}, ctx.report_run)
     currents = sorted({host["current"] or "nothing" for host in hosts})
     return Outcome.ok(f"{args.env}: {len(hosts)} host(s) serving {', '.join(currents)}")
 

@@ -60,7 +60,8 @@ def run(args, ctx) -> Outcome:
     finally:
         credentials.cleanup()
     write_json_report(ctx.root, "rollback.json",
-                      {"environment": args.env, "hosts": results, "rollback_seconds": round(watch.seconds, 2)})
+                      {"environment": args.env, "hosts": results, "rollback_seconds": round(watch.seconds, 2)},
+                      ctx.report_run)
     target = results[0]["release"] if results else "?"
     return Outcome.ok(f"{args.env} serves {target} again on {len(results)} host(s) after {watch.seconds:.1f}s")
 

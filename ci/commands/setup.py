@@ -123,7 +123,7 @@ def run(args, ctx) -> Outcome:
         "compose_version": compose_version, "base_image": choice.reference, "base_reason": choice.reason,
         "changed": done,
     }
-    write_json_report(ctx.root, "setup.json", report)
+    write_json_report(ctx.root, "setup.json", report, ctx.report_run)
     changed = f"changed: {'; '.join(done)}" if done else "nothing changed"
     return Outcome.ok(f"ready: engine {report['engine_version']}, compose {compose_version}, "
                       f"base {choice.reference} ({choice.reason}); {changed}")

@@ -1,7 +1,8 @@
 """`ci test host|unit|integration|acceptance|all`: run test tiers; the last three inside the Compose stack.
 
 Each compose tier gets its own project (unique per build and tier), runs pytest in the runner container,
-copies reports/<tier>/ out, and always tears the stack down: on success, failure, timeout and Ctrl-C.
+copies reports/<tier>/ out (stamped with its run, ci/reports.py), and always tears the stack down: on success,
+failure, timeout and Ctrl-C.
 """
 
 import secrets
@@ -17,7 +18,7 @@ from ci.executor.compose import ComposeRunner, copy_from_container
 from ci.executor.process import stream
 from ci.image_builder import build_images, plan_with_base
 from ci.redaction import redact
-from ci.reports import REPORTS_DIR, write_json_report
+from ci.reports import REPORTS_DIR, stamp_tier, write_json_report
 from ci.test_plan import (HOST_TIER, TIERS, ComposeTierPlan, compose_tier_plan, host_pytest_command, read_junit,
                           tiers_for)
 
@@ -52,7 +53,7 @@ def test_images(ctx) -> dict[str, str]:
     client = docker_engine.connect()
     plan, _ = plan_with_base(ctx, client)
     built = build_images(ctx, client, plan, (RUNNER, POSTGRES))
-    write_json_report(ctx.root, TEST_IMAGES_REPORT, {"images": built, "tags": plan.tags})
+    write_json_report(ctx.root, TEST_IMAGES_REPORT, {"images": built, "tags": plan.tags}, ctx.report_run)
     return {role: image["reference"] for role, image in built.items()}
 
 
@@ -79,7 +80,7 @@ def run(args, ctx) -> Outcome:
         info(result.line())
         if exit_code != EXIT_OK:
             failed.append(tier)
-    write_json_report(ctx.root, "tests.json", {"tiers": [result.__dict__ for result in results]})
+    write_json_report(ctx.root, "tests.json", {"tiers": [result.__dict__ for result in results]}, ctx.report_run)
     line = "; ".join(result.line() for result in results)
     if failed:
         return Outcome(EXIT_FAILED, f"failed tier(s): {', '.join(failed)} — {line}")
@@ -108,6 +109,7 @@ def _run_host_tier(ctx, model_image: str, extra: list[str]):
     reports = _fresh_reports(ctx, HOST_TIER)
     environ = {**ctx.environ, "MODEL_IMAGE": model_image}
     exit_code = stream(host_pytest_command(extra), print, cwd=ctx.root, env=environ)
+    stamp_tier(ctx.root, HOST_TIER, HOST_TIER, ctx.report_run)
     return _interpret(HOST_TIER, exit_code, reports / "junit.xml")
 
 
@@ -144,6 +146,8 @@ def _run_compose_tier(plan: ComposeTierPlan, ctx, keep: bool):
             raise CheckFailed(f"tier {plan.tier} did not finish within {plan.timeout_seconds}s; "
                               f"logs in {reports.relative_to(ctx.root)}/logs/") from None
         copy_from_container(client, plan.runner_container, plan.reports_in_container, ctx.root / REPORTS_DIR)
+        # pytest wrote these files in the container and knows no run: the stamp beside them says which run it was.
+        stamp_tier(ctx.root, plan.report_name, plan.tier, ctx.report_run)
         result = _interpret(plan.tier, exit_code, reports / "junit.xml")
         succeeded = result[1] == EXIT_OK
         return result

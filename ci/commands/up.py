@@ -34,6 +34,7 @@ def run(args, ctx) -> Outcome:
         # Never leave a half-started service behind, on failure or Ctrl-C.
         docker_engine.remove_labelled_containers(client, plan.label_filter)
         raise
-    write_json_report(ctx.root, "up.json", {"image": plan.image, "container": plan.name, "url": url})
+    write_json_report(ctx.root, "up.json", {"image": plan.image, "container": plan.name, "url": url},
+                      ctx.report_run)
     print(f"The model answers at {url}  (try: curl {url}/metadata; stop it with `python -m ci down`)")
     return Outcome.ok(f"{plan.image} ready at {url} after {seconds:.1f}s")
