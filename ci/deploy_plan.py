@@ -193,3 +193,14 @@ def releases_to_remove(releases: list[dict], current: str, keep: int) -> list[di
 def batches(items: list, size: int) -> list[list]:
     """Rolling order: consecutive groups of at most `size`, in the order the hosts are configured."""
     return [items[start:start + size] for start in range(0, len(items), max(1, size))]
+
+
+def built_commit_problem(built_revision: str, tree_commit: str) -> str:
+    """'' when the work tree is the commit the build recorded (a dirty local build counts as its commit); else why
+    not. A tree without git, or a build that recorded no commit, cannot be compared and is let through."""
+    built = built_revision.removesuffix("-dirty")
+    if not tree_commit or not built or built == "unknown" or built == tree_commit:
+        return ""
+    return (f"the work tree is at {tree_commit[:12]}, but this run built {built[:12]} (reports/build.json): a deploy "
+            f"ships the release that was built and approved; check out {built[:12]} (a plain Pipeline job's "
+            f"`checkout scm` fetches the newest commit instead: use the Multibranch Pipeline job)")

@@ -7,9 +7,9 @@ switched; the previous release keeps serving throughout.
 
 import json
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from ci import deploy_plan as plan
@@ -21,13 +21,13 @@ from ci.console import Stopwatch, info, progress
 from ci.deploy_credentials import ssh_credentials
 from ci.deployer import (CutoverProbe, DeployLock, HostOutcome, Traffic, append_audit, deploy_owner, ensure_image,
                          ensure_proxy, wait_healthy)
-from ci.errors import CannotRun, CheckFailed, ConfigError, UserError
-from ci.executor import docker_engine
+from ci.errors import EXIT_INTERRUPTED, CannotRun, CheckFailed, ConfigError, UserError
+from ci.executor import docker_engine, process
 from ci.executor.ssh import SshHost
 from ci.image_builder import build_images, plan_with_base
 from ci.local_target import ensure_local_target
 from ci.model_labels import VERSION_LABEL
-from ci.reports import read_json_report, write_json_report
+from ci.reports import read_json_report, run_of, stale_reports, write_json_report
 from ci.ssh_plan import HostAddress
 
 NAME = "deploy"
@@ -56,6 +56,15 @@ def release_for(ctx, explicit_image: str | None, now: datetime) -> tuple[plan.Re
     report = read_json_report(ctx.root, BUILD_REPORT)
     if not report:
         raise CannotRun("reports/build.json is missing: run `python -m ci build` (and `ci push`) first")
+    if not explicit_image:
+        # The release is this run's build, of the commit checked out here: never an earlier build's, never one
+        # built from a different commit than the tree that is deployed (and whose proxy image is built) here.
+        stale = stale_reports({BUILD_REPORT: run_of(report)}, ctx.report_run)
+        if stale:
+            raise UserError(f"{stale[0]}: run `python -m ci build` (and `ci push`) in this run first")
+        problem = plan.built_commit_problem(report.get("revision", ""), ctx.identity.commit)
+        if problem:
+            raise UserError(problem)
     model = report["images"][MODEL]
     labels = model.get("labels", {})
     pushed = report.get("push", {})
@@ -73,7 +82,27 @@ def release_for(ctx, explicit_image: str | None, now: datetime) -> tuple[plan.Re
                      "registry": pushed.get("registry", "")}
 
 
+def worker_command(args) -> list[str]:
+    """This deploy as the command a detached worker runs (ci.executor.process.run_detached)."""
+    return [sys.executable, "-m", "ci", NAME, "--env", args.env, *(["--image", args.image] if args.image else []),
+            *(["--approved-by", args.approved_by] if args.approved_by else []),
+            *(["--if-configured"] if args.if_configured else [])]
+
+
+def detached_outcome(ctx, argv: list[str]) -> Outcome:
+    """Under Jenkins: the work runs outside the build's process tree, so that an abort (which kills that tree) still
+    lets it roll back and write its records; this process forwards SIGTERM/SIGINT to it and waits."""
+    progress("under Jenkins: running outside the build's process tree, so that an abort still rolls back cleanly")
+    exit_code = process.run_detached(argv, ctx.root, ctx.environ)
+    if exit_code == EXIT_INTERRUPTED:
+        raise KeyboardInterrupt
+    return Outcome(exit_code, f"`{' '.join(argv[2:])}` ran detached from the build (exit {exit_code}); "
+                              f"its own summary is above")
+
+
 def run(args, ctx) -> Outcome:
+    if not args.dry_run and process.under_build_killer(ctx.environ):
+        return detached_outcome(ctx, worker_command(args))
     if args.if_configured and args.env not in ctx.config.environments:
         skipped = {"environment": args.env, "result": "skipped", "reason": "not configured in ci.toml"}
         write_json_report(ctx.root, f"deploy-{args.env}.json", skipped, ctx.report_run)

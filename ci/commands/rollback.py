@@ -1,15 +1,17 @@
 """`ci rollback --env ENV [--to RELEASE]`: switch every host back to a retained release, behind the same health gate."""
 
+import sys
 from datetime import datetime, timezone
 
 from ci import deploy_plan as plan
 from ci import proxy
-from ci.commands.deploy import environment_for
+from ci.commands.deploy import detached_outcome, environment_for
 from ci.commands.outcome import Outcome
 from ci.console import Stopwatch, progress
 from ci.deploy_credentials import ssh_credentials
 from ci.deployer import DeployLock, Traffic, append_audit, deploy_owner, wait_healthy
 from ci.errors import CannotRun, UserError
+from ci.executor import process
 from ci.executor.ssh import SshHost
 from ci.reports import write_json_report
 from ci.ssh_plan import HostAddress
@@ -38,7 +40,13 @@ def rollback_target(releases: list[dict], current: str, wanted: str | None) -> d
     return older[0]
 
 
+def worker_command(args) -> list[str]:
+    return [sys.executable, "-m", "ci", NAME, "--env", args.env, *(["--to", args.release] if args.release else [])]
+
+
 def run(args, ctx) -> Outcome:
+    if process.under_build_killer(ctx.environ):
+        return detached_outcome(ctx, worker_command(args))
     environment = environment_for(ctx, args.env)
     project, settings = ctx.config.project.name, ctx.config.deploy
     paths = plan.remote_paths(settings.state_dir, project, args.env)

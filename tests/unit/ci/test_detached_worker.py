@@ -1,0 +1,171 @@
+"""A deploy survives a Jenkins abort: Jenkins's killer played exactly as it works, against a toy worker started the
+way `ci deploy` starts its work (ci.executor.process.run_detached), and against one started the ordinary way."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ci.executor.process import JENKINS_KILL_VARIABLES, detached_environment, under_build_killer
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
+COOKIES = {"JENKINS_SERVER_COOKIE": "durable-5f1d0c0ffee", "JENKINS_NODE_COOKIE": "6f1c0c2e-0000-4000-8000-0000"}
+# Shorter than Jenkins's default (SoftKillWaitSeconds=5) so that the test is quick, and shorter than the rollback.
+SOFT_KILL_SECONDS = 1.0
+ROLLBACK_SECONDS = 2.5
+
+# The toy deploy: on SIGTERM/SIGINT it "rolls back" (slower than the soft-kill wait) and writes its record.
+TOY_WORKER = f"""
+import os, signal, sys, time
+record = sys.argv[1]
+def roll_back(signum, frame):
+    open(record, "w").write("rolling back")
+    time.sleep({ROLLBACK_SECONDS})
+    open(record, "w").write("rolled back")
+    sys.exit(130)
+signal.signal(signal.SIGTERM, roll_back)
+signal.signal(signal.SIGINT, roll_back)
+open(record + ".pid", "w").write(str(os.getpid()))
+time.sleep(60)
+open(record, "w").write("deployed")
+"""
+# `ci deploy`'s foreground under Jenkins: hand the work to run_detached and wait.
+DETACHED_FOREGROUND = """
+import sys
+from ci.executor.process import run_detached
+sys.exit(run_detached(sys.argv[1:], ".", dict(__import__("os").environ)))
+"""
+INLINE_FOREGROUND = """
+import subprocess, sys
+sys.exit(subprocess.call(sys.argv[1:]))
+"""
+
+
+# ── Jenkins's killer, as jenkinsci/jenkins core/src/main/java/hudson/util/ProcessTree.java does it on Linux ──────
+
+def process_table() -> dict[int, int]:
+    """pid → ppid of every process, read once (ProcfsUnix reads /proc once when the tree is built)."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            table[int(entry.name)] = int(next(line.split()[1] for line in status.splitlines()
+                                              if line.startswith("PPid:")))
+    return table
+
+
+def has_matching_environment(pid: int, model: dict[str, str]) -> bool:
+    """OSProcess.hasMatchingEnvVars over LinuxProcess.getEnvironmentVariables (/proc/<pid>/environ)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    environ = dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+    return all(environ.get(name) == value for name, value in model.items())
+
+
+def kill_all(model: dict[str, str], killed: list[int]) -> None:
+    """ProcessTree.killAll(modelEnvVars): killRecursively every match; UnixProcess.killRecursively kills the
+    children (by PPid, whatever their environment) first, then the process: SIGTERM, wait for /proc/<pid>/status to
+    go until the shared soft-kill deadline, then the ProcessKillers; we play the harshest of those, SIGKILL."""
+    table = process_table()
+
+    def kill_recursively(pid: int, deadline: float) -> None:
+        for child in [child for child, parent in table.items() if parent == pid]:
+            kill_recursively(child, deadline)
+        killed.append(pid)
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        while time.monotonic() < deadline and Path(f"/proc/{pid}/status").exists() and not _zombie(pid):
+            time.sleep(0.01)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    for pid in [pid for pid in table if has_matching_environment(pid, model)]:
+        kill_recursively(pid, time.monotonic() + SOFT_KILL_SECONDS)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+
+
+# ── the build: a `sh` step (cookies in its environment) running the foreground ─────────────────────────────────
+
+def start_build_step(foreground: str, record: Path) -> subprocess.Popen:
+    command = [sys.executable, "-c", foreground, sys.executable, "-c", TOY_WORKER, str(record)]
+    return subprocess.Popen(["sh", "-c", '"$@"; echo "exit $?"', "sh", *command], cwd=REPOSITORY_ROOT,
+                            env={**os.environ, **COOKIES, "PYTHONPATH": str(REPOSITORY_ROOT)})
+
+
+def wait_for(path: Path, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_a_detached_worker_finishes_its_rollback_after_jenkins_killed_the_build_step(tmp_path):
+    record = tmp_path / "deploy-record"
+    step = start_build_step(DETACHED_FOREGROUND, record)
+    wait_for(Path(f"{record}.pid"))
+    worker = int(Path(f"{record}.pid").read_text())
+    killed: list[int] = []
+    # The abort: the sh step's cookie (DurableTaskStep stop), then the node block's (ExecutorStepExecution).
+    kill_all({"JENKINS_SERVER_COOKIE": COOKIES["JENKINS_SERVER_COOKIE"]}, killed)
+    kill_all({"JENKINS_NODE_COOKIE": COOKIES["JENKINS_NODE_COOKIE"]}, killed)
+    step.wait(timeout=10)
+    assert step.pid in killed and worker not in killed
+    assert record.read_text() == "rolling back"  # the forwarded SIGTERM started the rollback; the step is gone
+    deadline = time.monotonic() + ROLLBACK_SECONDS + 5
+    while record.read_text() != "rolled back":
+        assert time.monotonic() < deadline, "the worker never finished its rollback"
+        time.sleep(0.05)
+
+
+def test_a_worker_started_the_ordinary_way_dies_with_the_build_step(tmp_path):
+    # What `ci deploy` did before: its work ran in the step's process tree, and the rollback was cut short.
+    record = tmp_path / "deploy-record"
+    step = start_build_step(INLINE_FOREGROUND, record)
+    wait_for(Path(f"{record}.pid"))
+    killed: list[int] = []
+    kill_all({"JENKINS_SERVER_COOKIE": COOKIES["JENKINS_SERVER_COOKIE"]}, killed)
+    step.wait(timeout=10)
+    time.sleep(ROLLBACK_SECONDS + 0.5)
+    assert record.read_text() == "rolling back"
+
+
+def test_the_foreground_forwards_sigterm_and_returns_the_workers_exit_code(tmp_path):
+    record = tmp_path / "deploy-record"
+    foreground = subprocess.Popen([sys.executable, "-c", DETACHED_FOREGROUND, sys.executable, "-c", TOY_WORKER,
+                                   str(record)], cwd=REPOSITORY_ROOT, env={**os.environ, **COOKIES})
+    wait_for(Path(f"{record}.pid"))
+    foreground.send_signal(signal.SIGTERM)
+    assert foreground.wait(timeout=ROLLBACK_SECONDS + 10) == 130
+    assert record.read_text() == "rolled back"
+
+
+def test_the_worker_environment_lacks_every_variable_jenkins_kills_by():
+    environ = {"PATH": "/bin", "BUILD_TAG": "jenkins-x-1", **COOKIES}
+    assert under_build_killer(environ) and not under_build_killer(detached_environment(environ))
+    assert detached_environment(environ) == {"PATH": "/bin", "BUILD_TAG": "jenkins-x-1"}
+    assert set(JENKINS_KILL_VARIABLES) == set(COOKIES)
+
+
+@pytest.fixture(autouse=True)
+def linux_proc():
+    if not Path("/proc/self/environ").exists():
+        pytest.fail("these tests read /proc as Jenkins's ProcessTree does on Linux", pytrace=False)
