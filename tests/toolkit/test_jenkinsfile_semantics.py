@@ -12,7 +12,7 @@ from ci.errors import CannotRun
 from ci.pipeline_plan import JENKINS_TARGETS, RELEASE_TAG_REGEXP, deploy_lock
 from tests.jenkins_build_environment import (MULTIBRANCH_BRANCH, MULTIBRANCH_CHANGE_REQUEST, MULTIBRANCH_TAG,
                                              PIPELINE, build_environment, checks_out_the_built_revision)
-from tests.jenkins_declarative import UnsupportedCondition, load_model, stages_run, walk, when_holds
+from tests.jenkins_declarative import UnsupportedCondition, compare, load_model, stages_run, walk, when_holds
 from tests.toolkit.conftest import REPOSITORY_ROOT
 
 JENKINSFILE = REPOSITORY_ROOT / "Jenkinsfile"
@@ -225,3 +225,18 @@ def test_a_pipeline_timeout_longer_than_the_approval_wait_is_no_rule_break(tmp_p
     copy = broken_copy(tmp_path, ("timestamps()\n", "timestamps()\n        timeout(time: 4, unit: 'DAYS')\n"))
     _, problems = model_of(copy)
     assert problems == []
+
+
+@pytest.mark.parametrize("comparator, pattern, actual, matches", [
+    (None, "main", "MAIN", True),  # GLOB (the default) ignores case
+    ("GLOB", "release/*", "release/1.2", True),
+    ("GLOB", "release/*", "release/1.2/fix", False),  # '*' stays within one segment
+    ("GLOB", "release/**", "release/1.2/fix", True),
+    ("GLOB", "v?.*", "v1.x", True),
+    ("EQUALS", "main", "MAIN", False),
+    ("REGEXP", "v\\d+", "v12", True),
+    ("REGEXP", "v\\d+", "v12-rc", False),  # String.matches: the whole value
+    ("BOGUS", "ma*", "main", True),  # an unknown comparator name falls back to GLOB
+])
+def test_the_comparators_behave_as_pipeline_model_definitions(comparator, pattern, actual, matches):
+    assert compare(comparator, pattern, actual) is matches
