@@ -8,6 +8,8 @@ local target host. Approve is `ci approve` locally and Jenkins's own `input` ste
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ci.tagging import SEMVER_TAG
+
 
 @dataclass(frozen=True)
 class DeployTarget:
@@ -35,6 +37,18 @@ JENKINS_TARGETS = (DeployTarget("staging"), DeployTarget("production", optional=
 LOCAL_TARGETS = (DeployTarget("local"),)
 # Jenkins-only: the developer's working tree is the local pipeline's checkout.
 JENKINS_ONLY_STAGES = ("Checkout",)
+# Jenkins-only toolkit commands: every fresh workspace (Checkout's, each deploy environment's) starts its run
+# with `ci new-run`; the local `ci pipeline` starts its run itself, not as a stage command.
+JENKINS_ONLY_COMMANDS = (("new-run",),)
+# The release stages run for tags that give the image a version (ci.tagging); Jenkins's REGEXP comparator
+# matches the whole name (String.matches), so the anchors go.
+RELEASE_TAG_REGEXP = SEMVER_TAG.pattern.removeprefix("^").removesuffix("$")
+
+
+def deploy_lock(project: str, environment: str) -> str:
+    """The lock every job deploying to an environment takes: one per environment, whichever branch or tag
+    job deploys (in a multibranch project each is a job of its own), never named after a job."""
+    return f"{project}-deploy-{environment}"
 
 
 def pipeline_stages(targets: Sequence[DeployTarget]) -> tuple[Stage, ...]:

@@ -1,18 +1,17 @@
-// Check a declarative Jenkinsfile's structure offline: section and directive names, post conditions, and
-// exactly one of steps/stages/parallel/matrix per stage. Jenkins's own validator needs a running Jenkins;
-// the linters do not know these rules. Prints one line per problem (with its line number); exit 1 if any.
-// With --stages-json it then prints the stage tree (names, lines, every sh command and step called in each
-// stage's steps), which the tests compare with `python -m ci pipeline`'s stages.
+// Check a declarative Jenkinsfile offline: its structure (section and directive names, post conditions, exactly
+// one of steps/stages/parallel/matrix per stage) and rules of how Jenkins runs it that the linters do not know
+// (each rule cites the Jenkins source it follows). Jenkins's own validator needs a running Jenkins. Prints one
+// line per problem (with its line number); exit 1 if any. With --model-json it prints the pipeline as data
+// (DeclarativeModel.groovy), which the tests evaluate against each job type's environment.
 import groovy.json.JsonOutput
-import org.codehaus.groovy.ast.CodeVisitorSupport
-import org.codehaus.groovy.ast.expr.ArgumentListExpression
 import org.codehaus.groovy.ast.expr.ClosureExpression
 import org.codehaus.groovy.ast.expr.MethodCallExpression
-import org.codehaus.groovy.ast.stmt.BlockStatement
 import org.codehaus.groovy.ast.stmt.ExpressionStatement
 import org.codehaus.groovy.control.CompilationFailedException
 import org.codehaus.groovy.control.CompilationUnit
 import org.codehaus.groovy.control.Phases
+
+import java.util.concurrent.TimeUnit
 
 PIPELINE_SECTIONS = ['agent', 'options', 'triggers', 'parameters', 'environment', 'stages', 'post', 'tools',
                      'libraries'] as Set
@@ -21,26 +20,18 @@ STAGE_DIRECTIVES = ['agent', 'options', 'when', 'environment', 'input', 'post', 
 STAGE_BODIES = ['steps', 'stages', 'parallel', 'matrix'] as Set
 POST_CONDITIONS = ['always', 'changed', 'fixed', 'regression', 'aborted', 'failure', 'success', 'unstable',
                    'unsuccessful', 'notBuilt', 'cleanup'] as Set
+// Variables whose value differs per job, branch, tag or build (Jenkins core Job/Run.getCharacteristicEnvVars,
+// branch-api BranchNameContributor): a lock named from one is never shared by the jobs that deploy.
+PER_JOB_VARIABLES = ['JOB_NAME', 'JOB_BASE_NAME', 'BRANCH_NAME', 'TAG_NAME', 'CHANGE_ID', 'CHANGE_BRANCH',
+                     'CHANGE_TARGET', 'BUILD_TAG', 'BUILD_NUMBER', 'BUILD_ID', 'JOB_URL', 'BUILD_URL',
+                     'GIT_BRANCH', 'GIT_LOCAL_BRANCH', 'WORKSPACE', 'NODE_NAME', 'EXECUTOR_NUMBER'] as Set
 problems = []
 
-List<MethodCallExpression> calls(ClosureExpression closure) {
-    def code = closure.code
-    def statements = code instanceof BlockStatement ? code.statements : [code]
-    statements.findAll { it instanceof ExpressionStatement && it.expression instanceof MethodCallExpression }
-              .collect { it.expression as MethodCallExpression }
-}
-
-ClosureExpression closureOf(MethodCallExpression call) {
-    def arguments = call.arguments
-    if (arguments instanceof ArgumentListExpression) {
-        def closures = arguments.expressions.findAll { it instanceof ClosureExpression }
-        return closures ? closures.last() as ClosureExpression : null
-    }
-    null
-}
+def here = new File(getClass().protectionDomain.codeSource.location.toURI()).parentFile
+Model = new GroovyClassLoader(getClass().classLoader).parseClass(new File(here, 'DeclarativeModel.groovy'))
 
 void checkNames(ClosureExpression closure, Set allowed, String where) {
-    calls(closure).each { call ->
+    Model.calls(closure).each { call ->
         if (!(call.methodAsString in allowed)) {
             problems << "line ${call.lineNumber}: '${call.methodAsString}' is not allowed in ${where}"
         }
@@ -48,19 +39,19 @@ void checkNames(ClosureExpression closure, Set allowed, String where) {
 }
 
 void checkPost(MethodCallExpression post, String where) {
-    def body = closureOf(post)
+    def body = Model.closureOf(post)
     if (body) {
         checkNames(body, POST_CONDITIONS, "post of ${where} (conditions: ${POST_CONDITIONS.join(', ')})")
     }
 }
 
 void checkStages(MethodCallExpression stagesCall) {
-    def body = closureOf(stagesCall)
+    def body = Model.closureOf(stagesCall)
     if (!body) {
         problems << "line ${stagesCall.lineNumber}: stages has no block"
         return
     }
-    def stages = calls(body)
+    def stages = Model.calls(body)
     if (!stages) {
         problems << "line ${stagesCall.lineNumber}: stages holds no stage"
     }
@@ -69,14 +60,14 @@ void checkStages(MethodCallExpression stagesCall) {
             problems << "line ${stage.lineNumber}: '${stage.methodAsString}' is not allowed in stages (only stage)"
             return
         }
-        def stageBody = closureOf(stage)
+        def stageBody = Model.closureOf(stage)
         def name = stage.arguments.expressions ? stage.arguments.expressions[0].text : '?'
         if (!stageBody) {
             problems << "line ${stage.lineNumber}: stage '${name}' has no block"
             return
         }
         checkNames(stageBody, STAGE_DIRECTIVES, "stage '${name}'")
-        def directives = calls(stageBody)
+        def directives = Model.calls(stageBody)
         def bodies = directives.findAll { it.methodAsString in STAGE_BODIES }
         if (bodies.size() != 1) {
             problems << "line ${stage.lineNumber}: stage '${name}' needs exactly one of steps, stages, parallel " +
@@ -87,33 +78,73 @@ void checkStages(MethodCallExpression stagesCall) {
     }
 }
 
-class StepCollector extends CodeVisitorSupport {
-    List<String> shell = []
-    List<String> called = []
+List<Map> allStages(List<Map> stages) {
+    stages.collectMany { [it] + allStages(it.stages as List<Map>) }
+}
 
-    @Override
-    void visitMethodCallExpression(MethodCallExpression call) {
-        called << call.methodAsString
-        if (call.methodAsString == 'sh') {
-            def arguments = call.arguments.expressions
-            shell << (arguments ? arguments[0].text : '')
-        }
-        super.visitMethodCallExpression(call)
+// A timeout's length in minutes; the timeout step's unit defaults to MINUTES (workflow-basic-steps TimeoutStep).
+Long minutes(Map args) {
+    def time = args.named.time ?: (args.positional ? args.positional[0] : null)
+    time instanceof Number ? TimeUnit.valueOf(args.named.unit ?: 'MINUTES').toMinutes(time as long) : null
+}
+
+// Every input step with the nearest timeout step around it (null if none).
+List<Map> inputsWithTimeouts(List<Map> nodes, Map around = null) {
+    nodes.collectMany { node ->
+        def inner = node.name == 'timeout' ? node : around
+        (node.name == 'input' ? [[input: node, timeout: inner]] : []) + inputsWithTimeouts(node.body, inner)
     }
 }
 
-List<Map> stageTree(MethodCallExpression stagesCall) {
-    def body = closureOf(stagesCall)
-    if (!body) {
-        return []
+void checkRules(Map pipeline) {
+    def stages = allStages(pipeline.stages)
+    def inputs = stages.collectMany { inputsWithTimeouts(it.tree) }
+    stages.each { stage ->
+        def optionNames = stage.options*.name
+        // pipeline-model-definition ModelInterpreter.evaluateStage: the stage's options wrap its agent, and its
+        // when is evaluated inside both unless beforeOptions/beforeAgent say otherwise.
+        if (stage.when && stage.agent && stage.agent.kind != 'none' && !stage.when.beforeAgent) {
+            problems << "line ${stage.when.line}: stage '${stage.name}' allocates its agent before its when is " +
+                        'evaluated, so every build that skips it still queues for an executor: add beforeAgent true'
+        }
+        if (stage.when && 'lock' in optionNames && !stage.when.beforeOptions) {
+            problems << "line ${stage.when.line}: stage '${stage.name}' takes its lock before its when is " +
+                        'evaluated, so a build that skips it still waits for the lock: add beforeOptions true'
+        }
+        if (stage.agent && stage.agent.kind != 'none' && 'timeout' in optionNames) {
+            def option = stage.options.find { it.name == 'timeout' }
+            problems << "line ${option.line}: stage '${stage.name}''s timeout option also counts the time queued " +
+                        'for its agent (stage options wrap the agent): put timeout() inside its steps instead'
+        }
+        def locks = stage.options.findAll { it.name == 'lock' } +
+                    Model.flatten(stage.tree).findAll { it.name == 'lock' }
+        locks.each { lock ->
+            def resource = lock.args.named.resource ?: lock.args.named.label ?:
+                           (lock.args.positional ? lock.args.positional[0] : null)
+            def perJob = resource instanceof Map ? resource.variables.findAll { it in PER_JOB_VARIABLES } : []
+            if (perJob) {
+                problems << "line ${lock.line}: lock resource \"${resource.expression}\" depends on " +
+                            "${perJob.join(', ')}: each job (every branch and tag of a multibranch project) would " +
+                            'lock a resource of its own; name the shared resource literally'
+            }
+        }
     }
-    calls(body).findAll { it.methodAsString == 'stage' && closureOf(it) }.collect { stage ->
-        def directives = calls(closureOf(stage))
-        def collector = new StepCollector()
-        directives.findAll { it.methodAsString == 'steps' }.each { closureOf(it)?.code?.visit(collector) }
-        [name    : stage.arguments.expressions[0].text, line: stage.lineNumber,
-         sh      : collector.shell, steps: collector.called,
-         stages  : directives.findAll { it.methodAsString == 'stages' }.collectMany { stageTree(it) }]
+    inputs.findAll { !it.timeout }.each {
+        problems << "line ${it.input.line}: input waits without a timeout: wrap it in timeout(time: ..., unit: ...)"
+    }
+    def pipelineOptions = pipeline.options.collectEntries { [(it.name): it] }
+    if (pipelineOptions.disableConcurrentBuilds && inputs) {
+        // workflow-job DisableConcurrentBuildsJobProperty / WorkflowJob.isConcurrentBuild: the next build stays in
+        // the queue until this one ends (abortPrevious instead aborts the build that waits for approval).
+        problems << "line ${pipelineOptions.disableConcurrentBuilds.line}: disableConcurrentBuilds() with an " +
+                    "input (line ${inputs[0].input.line}): while a release waits for approval every later build " +
+                    'of the job waits (or, with abortPrevious, aborts the release)'
+    }
+    def total = pipelineOptions.timeout ? minutes(pipelineOptions.timeout.args) : null
+    inputs.findAll { total != null && it.timeout && minutes(it.timeout.args) >= total }.each {
+        problems << "line ${pipelineOptions.timeout.line}: the pipeline-level timeout (${total} minutes) ends the " +
+                    "build before the input's own timeout (line ${it.timeout.line}, ${minutes(it.timeout.args)} " +
+                    "minutes) can: give each stage its own timeout instead"
     }
 }
 
@@ -130,12 +161,13 @@ def pipelines = statements.findAll {
     it instanceof ExpressionStatement && it.expression instanceof MethodCallExpression &&
         it.expression.methodAsString == 'pipeline'
 }
+Map model = null
 if (pipelines.size() != 1) {
     problems << "line 1: a declarative Jenkinsfile has exactly one pipeline block (found ${pipelines.size()})"
 } else {
-    def pipelineBody = closureOf(pipelines[0].expression as MethodCallExpression)
+    def pipelineBody = Model.closureOf(pipelines[0].expression as MethodCallExpression)
     checkNames(pipelineBody, PIPELINE_SECTIONS, 'pipeline')
-    def sections = calls(pipelineBody)
+    def sections = Model.calls(pipelineBody)
     ['agent', 'stages'].each { required ->
         if (!sections.any { it.methodAsString == required }) {
             problems << "line ${pipelines[0].lineNumber}: pipeline has no ${required} section"
@@ -143,15 +175,19 @@ if (pipelines.size() != 1) {
     }
     sections.findAll { it.methodAsString == 'stages' }.each { checkStages(it) }
     sections.findAll { it.methodAsString == 'post' }.each { checkPost(it, 'pipeline') }
+    if (!problems) {
+        model = Model.pipeline(pipelines[0].expression as MethodCallExpression)
+        checkRules(model)
+    }
+}
+// The model is printed even when a rule fails (its structure being sound), so a test can read a broken copy.
+if (model != null && args.length > 1 && args[1] == '--model-json') {
+    println JsonOutput.toJson(model)
 }
 if (problems) {
     problems.each { System.err.println(it) }
     System.exit(1)
 }
-if (args.length > 1 && args[1] == '--stages-json') {
-    def pipelineBody = closureOf(pipelines[0].expression as MethodCallExpression)
-    println JsonOutput.toJson(calls(pipelineBody).findAll { it.methodAsString == 'stages' }
-                                                   .collectMany { stageTree(it) })
-} else {
+if (args.length < 2) {
     println "structure ok: ${args[0]}"
 }

@@ -1,9 +1,14 @@
-"""The pipeline's stage list, stage selection (--only/--from/--until/--skip) and what a person sees."""
+"""The pipeline's stage list, stage selection (--only/--from/--until/--skip), what a person sees, and the names
+the Jenkinsfile shares with the plan (deploy locks, release tags)."""
+
+import re
 
 import pytest
 
 from ci.pipeline_display import board_lines, summary_table
-from ci.pipeline_plan import JENKINS_TARGETS, LOCAL_TARGETS, DeployTarget, pipeline_stages, select_stages
+from ci.pipeline_plan import (JENKINS_TARGETS, LOCAL_TARGETS, RELEASE_TAG_REGEXP, DeployTarget, deploy_lock,
+                              pipeline_stages, select_stages)
+from ci.tagging import semver_from_git_tag
 
 LOCAL = pipeline_stages(LOCAL_TARGETS)
 
@@ -73,3 +78,15 @@ def test_the_summary_table_names_every_stage_with_its_result_and_total_time():
     assert any(line.startswith("Lint") and "failed" in line and "reports/pipeline/lint.log" in line for line in table)
     assert any(line.startswith("Build") and "skipped" in line for line in table)
     assert table[-1].split() == ["total", "4.2"]
+
+
+def test_each_environment_has_one_deploy_lock_whatever_job_deploys():
+    assert deploy_lock("ml-model-service", "staging") == "ml-model-service-deploy-staging"
+    locks = {deploy_lock("p", target.environment) for target in JENKINS_TARGETS}
+    assert locks == {"p-deploy-staging", "p-deploy-production"}
+
+
+@pytest.mark.parametrize("tag", ["v1.2.3", "v2.0.0-rc.1", "v1.2.3+build.5", "v1.2", "V1.2.3", "vendor", "1.2.3"])
+def test_jenkins_releases_exactly_the_tags_that_give_the_image_a_version(tag):
+    # Jenkins's REGEXP comparator is String.matches: the whole name.
+    assert (re.fullmatch(RELEASE_TAG_REGEXP, tag) is not None) == bool(semver_from_git_tag(tag))
