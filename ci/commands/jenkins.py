@@ -4,6 +4,7 @@ import argparse
 import sys
 import time
 
+from ci.commands import jenkins_doctor
 from ci.commands.outcome import Outcome
 from ci.config import JenkinsConfig
 from ci.console import info, progress
@@ -19,7 +20,7 @@ from ci.jenkins.paths import PROJECT_TREE, JobRef, branch_job, child_job, jenkin
 from ci.jenkins.webhook import webhook_line
 
 NAME = "jenkins"
-HELP = "the Jenkins multibranch job: sync-job, trigger, status, logs, pending, approve, reject"
+HELP = "the Jenkins multibranch job: sync-job, doctor, trigger, status, logs, pending, approve, reject"
 
 POLL_SECONDS = 2.0
 TIMEOUT_SECONDS = 7200
@@ -38,6 +39,8 @@ def add_arguments(parser) -> None:
     sync = action("sync-job", "create or update the Multibranch Pipeline job from ci.toml [jenkins], showing a "
                               "diff; 'unchanged' when it already matches")
     sync.add_argument("--dry-run", action="store_true", help="show what would change and change nothing")
+    action("doctor", "check the Jenkins this pipeline will run on, one line per check with its fix; exit 0 only "
+                     "when all pass")
 
     trigger = action("trigger", "start a build of a branch job and report its number; --wait streams its console "
                                 "and exits with its result")
@@ -101,6 +104,8 @@ def run(args, ctx) -> Outcome:
     try:
         user, version = session.identity()
         progress(f"Jenkins {version} at {connection.url}, as {user}")
+        if args.action == "doctor":
+            return jenkins_doctor.run(ctx, jenkins, session, version)
         return ACTIONS[args.action](args, jenkins, session)
     except JenkinsFailure as failure:
         raise error_for_failure(failure, connection, jenkins) from None

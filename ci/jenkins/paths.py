@@ -113,6 +113,21 @@ def queue_item_path(queue_id: int) -> str:
     return f"queue/item/{queue_id}/api/json"
 
 
+# What doctor reads. PluginManager.getApi needs Overall/SystemRead; ComputerSet exports `computer`, each Computer
+# `offline`, `numExecutors` and `assignedLabels` (jenkinsci/jenkins: core/src/main/java/hudson/PluginManager.java,
+# hudson/PluginWrapper.java, hudson/model/ComputerSet.java, hudson/model/Computer.java).
+PLUGINS_PATH = "pluginManager/api/json?tree=plugins[shortName,version,active]"
+COMPUTERS_PATH = "computer/api/json?tree=computer[displayName,offline,numExecutors,assignedLabels[name]]"
+
+
+def credentials_path(owner: JobRef) -> str:
+    """The credentials plugin's page of an item (the root for no names): ViewCredentialsAction exports its own
+    stores as `stores`, each store its `domains`, each domain its `credentials` with their ids (jenkinsci/
+    credentials-plugin: src/main/java/com/cloudbees/plugins/credentials/ViewCredentialsAction.java,
+    CredentialsStoreAction.java)."""
+    return f"{job_path(owner)}credentials/api/json?{urlencode({'tree': 'stores[domains[credentials[id]]]'})}"
+
+
 def jenkins_input_id(input_id: str) -> str:
     """The id Jenkins gives an input step: the pipeline's `id:` with a first letter a-z capitalized (InputStep.setId
     calls capitalize)."""
