@@ -1,7 +1,8 @@
 """A stand-in for Jenkins's REST API, for the calls `ci jenkins` makes and no others (Jenkins cannot run here).
 
 Each behaviour names the real source it mirrors; where Jenkins or plugin versions differ, the stand-in takes the
-version (tests/jenkins_standin_state.py lists them) and the tests run each:
+version (tests/jenkins_standin_state.py lists them) and the tests run each. The input step lives in
+tests/jenkins_standin_input.py, what doctor reads in tests/jenkins_standin_doctor.py:
 - basic authentication with a user's API token: 401 without credentials or with a wrong token;
 - the crumb issuer (/crumbIssuer/api/json) and a valid crumb on every POST, else 403 "No valid crumb". Current
   Jenkins exempts API-token requests from the crumb check; the stand-in always asks, to exercise the client's
@@ -36,6 +37,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from tests.jenkins_standin_doctor import DoctorPages, Facts, failure_page
+from tests.jenkins_standin_input import InputPages
 from tests.jenkins_standin_state import (INPUT_STEP_FIXED, JENKINS_BEFORE_2_524, MULTIBRANCH_CLASS,  # noqa: F401
                                          PIPELINE_JOB_CLASS, Build, BuildScript, Input, Item, as_jenkins_stores_it,
                                          core_at_least, plugin_release)
@@ -64,19 +67,7 @@ class RequestRecord:
     form: dict = field(default_factory=dict)
 
 
-@dataclass
-class Facts:
-    """What doctor reads, arranged by a test: installed plugins, agents, credentials, webhook tokens, global
-    environment variables."""
-
-    plugins: dict = field(default_factory=dict)  # shortName -> (version, active)
-    computers: list = field(default_factory=list)  # (name, online, labels, executors)
-    credentials: dict = field(default_factory=dict)  # "" (the root) or a job name -> ids
-    notify_tokens: set = field(default_factory=set)
-    global_env: dict = field(default_factory=dict)
-
-
-class JenkinsStandIn:
+class JenkinsStandIn(InputPages, DoctorPages):
     def __init__(self, users: dict[str, str], groups: dict[str, set[str]], step_seconds: float = STEP_SECONDS,
                  certificate: tuple[str, str] | None = None, jenkins_version: str = JENKINS_BEFORE_2_524,
                  input_step_version: str = INPUT_STEP_FIXED, admins: set[str] = frozenset(),
@@ -193,16 +184,6 @@ class JenkinsStandIn:
     def _job_url(self, job: tuple) -> str:
         return self.url + "".join(f"job/{quote(name, safe='')}/" for name in job)
 
-    def _may_submit(self, user: str, step: Input) -> bool:
-        """InputStepExecution.canSettle: no submitter means Job/Build (every user here); an administrator always
-        may; else the user's id or one of its groups is in the comma-separated list (IdStrategy: case-insensitive
-        by default)."""
-        if step.submitter is None or user in self.admins:
-            return True
-        names = {name.strip().lower() for name in step.submitter.split(",")}
-        groups = {group.lower() for group, members in self.groups.items() if user in members}
-        return user.lower() in names or bool(names & groups)
-
     def handle(self, method: str, path: str, query: dict, headers, body: bytes) -> tuple[int, dict, bytes]:
         user = _basic_user(headers.get("Authorization", ""), self.users)
         with self.lock:
@@ -231,7 +212,7 @@ class JenkinsStandIn:
         if method == "POST" and path == "/createItem":
             name = query.get("name", "")
             if (name,) in self.items:
-                return _failure(f"A job already exists with the name '{name}'")
+                return failure_page(f"A job already exists with the name '{name}'")
             self._create((name,), body.decode())
             return 200, {}, b""
         queue = re.fullmatch(r"/queue/item/(\d+)/api/json", path)
@@ -284,35 +265,6 @@ class JenkinsStandIn:
         # wfapi/* belongs to pipeline-stage-view (pipeline-rest-api), which this Jenkins does not have.
         return 404, {}, b"Not Found\n"
 
-    def _settle(self, build: Build, input_id: str, verb: str, form: dict, user: str) -> tuple[int, dict, bytes]:
-        """jenkinsci/pipeline-input-step-plugin: InputStepExecution.java doProceed, doProceedEmpty, doAbort."""
-        step = build.waiting
-        if step is None or step.id != input_id:
-            # InputAction.getDynamic(id) is null for an input that is not pending: Stapler answers 404.
-            return 404, {}, b"Not Found\n"
-        if verb == "abort":
-            # preAbortCheck: Job/Cancel, or anyone who may submit.
-            if user not in self.cancellers and user not in self.admins and not self._may_submit(user, step):
-                return _failure(f"You need to be '{step.submitter}' (or have Job/Cancel permissions) to cancel this.")
-            build.settle(user, approve=False)
-            return 200, {}, b""
-        if not self._may_submit(user, step):
-            # preSubmissionCheck.
-            return _failure(f"You need to be {step.submitter} to submit this.")
-        if verb == "proceed":
-            if "json" not in form:
-                # Stapler RequestImpl.getSubmittedForm: no `json` field.
-                return 400, {}, (b"This page expects a form submission" if form else b"Nothing is submitted")
-            # parseValue: no parameters, plus the submitterParameter; proceed() returns a single value alone.
-            values = {step.submitter_parameter: user} if step.submitter_parameter else {}
-        elif plugin_release(self.input_step_version) < plugin_release(INPUT_STEP_FIXED):
-            values = None  # proceed(null) before the JENKINS-40594 fix
-        else:
-            values = {step.submitter_parameter: user} if step.submitter_parameter else None
-        value = next(iter(values.values())) if values and len(values) == 1 else (values or None)
-        build.settle(user, approve=True, value=value)
-        return 200, {}, b""
-
     def _queue_build(self, key: tuple, item: Item, with_parameters: bool, query: dict) -> tuple[int, dict, bytes]:
         if with_parameters and item.parameters is None:
             name = "/".join(unquote(part) for part in key)
@@ -361,52 +313,6 @@ class JenkinsStandIn:
                 "firstBuild": builds[-1] if builds else None, "lastBuild": builds[0] if builds else None,
                 "nextBuildNumber": len(builds) + 1,
                 "inQueue": any(queued.job == key and queued.build is None for queued in self.queue.values())}
-
-    # --- what doctor reads -----------------------------------------------------------------------------------
-
-    def _doctor_route(self, method: str, path: str, query: dict, user: str) -> tuple[int, dict, bytes] | None:
-        if method == "GET" and path == "/pluginManager/api/json":
-            # PluginManager.getApi: checkPermission(Jenkins.SYSTEM_READ) (administrators here).
-            if user not in self.admins:
-                return 403, {}, f"{user} is missing the Overall/SystemRead permission\n".encode()
-            return _json({"_class": "hudson.LocalPluginManager", "plugins": [
-                {"shortName": name, "version": version, "active": active, "enabled": active}
-                for name, (version, active) in self.facts.plugins.items()]})
-        if method == "GET" and path == "/computer/api/json":
-            # ComputerSet.getComputers exported as `computer`; Computer.isOffline, getAssignedLabels, numExecutors.
-            return _json({"_class": "hudson.model.ComputerSet", "computer": [
-                {"displayName": name, "offline": not online, "numExecutors": executors,
-                 "assignedLabels": [{"name": label} for label in (name, *labels)]}
-                for name, online, labels, executors in self.facts.computers]})
-        if method == "GET" and path == "/credentials/api/json":
-            return self._credentials("")
-        if method == "POST" and path == "/scriptText":
-            # Jenkins.doScriptText: Overall/Administer (RUN_SCRIPTS). Only the script doctor sends is understood.
-            if user not in self.admins:
-                return 403, {}, f"{user} is missing the Overall/Administer permission\n".encode()
-            return 200, {"Content-Type": "text/plain"}, json.dumps(self.facts.global_env).encode()
-        return None
-
-    def _credentials(self, owner: str | None) -> tuple[int, dict, bytes]:
-        """ViewCredentialsAction.getStoreActionsMap exported as `stores`, each store's `domains`, each domain's
-        `credentials` with their ids (jenkinsci/credentials-plugin: ViewCredentialsAction.java,
-        CredentialsStoreAction.java). Only the item's own stores: the root shows the system store."""
-        if owner is None or (owner not in self.facts.credentials and owner != ""):
-            return _json({"_class": "com.cloudbees.plugins.credentials.ViewCredentialsAction", "stores": {}})
-        store = "system" if owner == "" else "folder"
-        ids = self.facts.credentials.get(owner, [])
-        return _json({"_class": "com.cloudbees.plugins.credentials.ViewCredentialsAction", "stores": {
-            store: {"_class": "com.cloudbees.plugins.credentials.CredentialsStoreAction", "domains": {
-                "_": {"credentials": [{"id": identifier} for identifier in ids]}}}}})
-
-    def _notify_commit(self, query: dict) -> tuple[int, dict, bytes]:
-        """jenkinsci/git-plugin: GitStatus.doNotifyCommit, with the default access control."""
-        token = query.get("token")
-        if not token:
-            return 401, {}, b"An access token is required. Please refer to Git plugin documentation\n"
-        if token not in self.facts.notify_tokens:
-            return 403, {}, b"Invalid access token\n"
-        return 200, {"Content-Type": "text/plain"}, f"No git jobs using repository: {query.get('url')}\n".encode()
 
 
 def _job_names(path: str) -> tuple[list[str], str]:
@@ -460,9 +366,3 @@ def _basic_user(header: str, users: dict[str, str]) -> str | None:
 
 def _json(document) -> tuple[int, dict, bytes]:
     return 200, {"Content-Type": "application/json;charset=utf-8"}, json.dumps(document).encode()
-
-
-def _failure(message: str) -> tuple[int, dict, bytes]:
-    """hudson.model.Failure rendered by AbstractModelObject/error.jelly: 400, X-Error, an HTML page."""
-    page = f"<html><head><title>Jenkins</title></head><body><h1>Error</h1><p>{message}</p></body></html>"
-    return 400, {"X-Error": message, "Content-Type": "text/html;charset=utf-8"}, page.encode()
