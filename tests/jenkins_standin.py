@@ -7,7 +7,8 @@ tests/jenkins_standin_input.py, what doctor reads in tests/jenkins_standin_docto
 - the crumb issuer (/crumbIssuer/api/json) and a valid crumb on every POST, else 403 "No valid crumb". Current
   Jenkins exempts API-token requests from the crumb check; the stand-in always asks, to exercise the client's
   crumb handling;
-- X-Jenkins (the core version) on every answer (jenkinsci/jenkins: hudson/model/Hudson / Jenkins.VERSION);
+- X-Jenkins (the core version) on every answer (jenkinsci/jenkins: core/src/main/java/hudson/Functions.java and
+  hudson/model/Api.java set it to Jenkins.VERSION);
 - items: multibranch projects with branch and tag jobs (job/<project>/job/<NameEncoder.encode(branch)>/), plain
   Pipeline jobs, config.xml stored the way Jenkins re-saves it (as_jenkins_stores_it);
 - build / buildWithParameters: 201 with Location: <jenkins>/queue/item/<id>/; buildWithParameters on a job that
@@ -212,6 +213,7 @@ class JenkinsStandIn(InputPages, DoctorPages):
         if method == "POST" and path == "/createItem":
             name = query.get("name", "")
             if (name,) in self.items:
+                # ItemGroupMixIn.createTopLevelItem: a Failure (Messages.Hudson_JobAlreadyExists).
                 return failure_page(f"A job already exists with the name '{name}'")
             self._create((name,), body.decode())
             return 200, {}, b""

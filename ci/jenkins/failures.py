@@ -54,6 +54,11 @@ def error_for_failure(failure: JenkinsFailure, connection: JenkinsConnection, je
                            f"(HTTP 403); check the permissions of {USER_VARIABLE}")
     if failure.status == 404:
         missing = failure.not_found or failure.subject
-        hint = " (create it with `python -m ci jenkins sync-job`)" if missing == f"job {jenkins.job_name}" else ""
+        hint = ""
+        if missing == f"job {jenkins.job_name}":
+            hint = " (create it with `python -m ci jenkins sync-job`)"
+        elif missing.startswith(f"job {jenkins.job_name}/"):
+            # branch-api makes a branch's job when a scan (or a push webhook) sees the branch or tag.
+            hint = " (is that branch or tag pushed? the project makes its job at its next scan: Scan Repository Now)"
         return UserError(f"{where} has no {missing}{hint}")
     return CannotRun(f"{where} {failure}")

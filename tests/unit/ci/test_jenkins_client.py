@@ -251,7 +251,7 @@ def test_trigger_of_a_branch_the_project_has_no_job_for_says_so(ci, standin):
     standin.add_branch(JOB, "main")
     run = ci("trigger", "--branch", "release/9", *FAST)
     assert run.exit_code == 2
-    assert f"has no job {JOB}/release/9" in run.summary
+    assert f"has no job {JOB}/release/9 (is that branch or tag pushed?" in run.summary
 
 
 def test_trigger_param_on_a_job_without_parameters_is_refused_before_jenkins_is_asked(ci, standin, jenkins_version):
