@@ -1,24 +1,30 @@
 """A stand-in for Jenkins's REST API, for the calls `ci jenkins` makes and no others (Jenkins cannot run here).
 
-It follows Jenkins's documented behaviour for:
+Each behaviour names the real source it mirrors; where Jenkins or plugin versions differ, the stand-in takes the
+version (tests/jenkins_standin_state.py lists them) and the tests run each. The input step lives in
+tests/jenkins_standin_input.py, what doctor reads in tests/jenkins_standin_doctor.py:
 - basic authentication with a user's API token: 401 without credentials or with a wrong token;
-- the crumb issuer (/crumbIssuer/api/json) and a valid crumb required on every POST, else 403 "No valid crumb";
-- the X-Jenkins version header on every answer (python-jenkins reads it for the version);
-- job configuration: POST /createItem?name=, GET and POST /job/<name>/config.xml, stored the way Jenkins stores
-  it (XML 1.1 declaration, plugin="name@version" attributes), and /job/<name>/api/json;
-- POST /job/<name>/build and buildWithParameters: 201 with Location: <url>/queue/item/<id>/;
-- /queue/item/<id>/api/json: waiting (`why`) for a moment, then `executable: {number, url}`, or `cancelled: true`;
-- /job/<name>/<n>/api/json (building, result, duration, timestamp, artifacts) and consoleText;
-- /job/<name>/<n>/logText/progressiveText?start=N: the console from byte N, X-Text-Size (where to ask next) and
-  X-More-Data: true while the build runs;
-- the Pipeline Stage View plugin's /job/<name>/<n>/wfapi/pendingInputActions;
-- the input step's POST /job/<name>/<n>/input/<id>/proceedEmpty and /abort: 403 "You need to be ..." for a user
-  outside the step's submitters, 404 for an input that is not pending.
+- the crumb issuer (/crumbIssuer/api/json) and a valid crumb on every POST, else 403 "No valid crumb". Current
+  Jenkins exempts API-token requests from the crumb check; the stand-in always asks, to exercise the client's
+  crumb handling;
+- X-Jenkins (the core version) on every answer (jenkinsci/jenkins: core/src/main/java/hudson/Functions.java and
+  hudson/model/Api.java set it to Jenkins.VERSION);
+- items: multibranch projects with branch and tag jobs (job/<project>/job/<NameEncoder.encode(branch)>/), plain
+  Pipeline jobs, config.xml stored the way Jenkins re-saves it (as_jenkins_stores_it);
+- build / buildWithParameters: 201 with Location: <jenkins>/queue/item/<id>/; buildWithParameters on a job that
+  declares no parameters is 500 before core 2.524 and 400 "<job> is not parameterized" since
+  (ParameterizedJobMixIn.doBuildWithParameters);
+- queue items, build records, consoleText and logText/progressiveText (X-Text-Size, X-More-Data);
+- the input step: its InputAction in the build's api/json, POST input/<id>/proceed (a `json` form field is
+  required, as Stapler's RequestImpl.getSubmittedForm), proceedEmpty and abort; refusals are hudson.model.Failure:
+  400 with the message in X-Error (core/src/main/resources/hudson/model/AbstractModelObject/error.jelly);
+- no Pipeline Stage View: wfapi/* is 404, as on a Jenkins without pipeline-stage-view;
+- what `ci jenkins doctor` reads: pluginManager/api/json (Overall/SystemRead), computer/api/json, the credentials
+  plugin's credentials/api/json at the root and on the project, /git/notifyCommit with its token, /scriptText
+  (Overall/Administer).
 
 A build is a script of console steps and input steps. It moves one step per `step_seconds`, and one more on every
-progressiveText request, so a client that follows the console sees it arrive in pieces. Stricter than Jenkins in
-one point: current Jenkins exempts requests authenticated with an API token from the crumb check (it asks only
-browser sessions and passwords); the stand-in always asks, so that the client's crumb handling is exercised.
+console request, so that a follower sees the text arrive in pieces while the build runs.
 """
 
 import base64
@@ -32,104 +38,21 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-JENKINS_VERSION = "2.462.3"
+from tests.jenkins_standin_doctor import DoctorPages, Facts, failure_page
+from tests.jenkins_standin_input import InputPages
+from tests.jenkins_standin_state import (INPUT_STEP_FIXED, JENKINS_BEFORE_2_524, MULTIBRANCH_CLASS,  # noqa: F401
+                                         PIPELINE_JOB_CLASS, Build, BuildScript, Input, Item, as_jenkins_stores_it,
+                                         core_at_least, plugin_release)
+
 CRUMB_FIELD = "Jenkins-Crumb"
 QUEUE_SECONDS = 0.15
 STEP_SECONDS = 0.1
 
 
-@dataclass(frozen=True)
-class Input:
-    id: str
-    message: str
-    ok: str = "Proceed"
-    # Users or groups, comma-separated, as the input step's `submitter`.
-    submitter: str = "release-managers"
-
-
-@dataclass
-class BuildScript:
-    steps: list = field(default_factory=lambda: ["Started by user\n", "[Pipeline] stage (Lint)\n",
-                                                 "[Pipeline] stage (Unit)\n"])
-    result: str = "SUCCESS"
-    artifacts: tuple = ()
-    cancelled_in_queue: bool = False
-
-
-@dataclass
-class Build:
-    job: str
-    number: int
-    url: str
-    script: BuildScript
-    parameters: dict
-    step_seconds: float
-    started: float = field(default_factory=time.time)
-    stepped_at: float = field(default_factory=time.monotonic)
-    position: int = 0
-    text: str = ""
-    waiting: Input | None = None
-    result: str | None = None
-    duration_ms: int = 0
-
-    @property
-    def building(self) -> bool:
-        return self.result is None
-
-    def advance(self, console_request: bool) -> None:
-        now = time.monotonic()
-        if console_request:
-            self._step(now)
-        while self.building and self.waiting is None and now - self.stepped_at >= self.step_seconds:
-            self._step(self.stepped_at + self.step_seconds)
-
-    def settle(self, user: str, approve: bool) -> None:
-        self.waiting = None
-        self.stepped_at = time.monotonic()
-        if approve:
-            self.text += f"Approved by {user}\n"
-            if self.position == len(self.script.steps):
-                self._finish(self.script.result)
-        else:
-            self.text += f"Rejected by {user}\n"
-            self._finish("ABORTED")
-
-    def _step(self, at: float) -> None:
-        if not self.building or self.waiting is not None:
-            return
-        self.stepped_at = at
-        if self.position < len(self.script.steps):
-            step = self.script.steps[self.position]
-            self.position += 1
-            if isinstance(step, Input):
-                self.waiting = step
-                self.text += f"[Pipeline] input\n{step.message}\n{step.ok} or Abort\n"
-                return
-            self.text += step
-        if self.position == len(self.script.steps):
-            self._finish(self.script.result)
-
-    def _finish(self, result: str) -> None:
-        self.text += f"Finished: {result}\n"
-        self.result = result
-        self.duration_ms = int((time.time() - self.started) * 1000)
-
-    def as_json(self) -> dict:
-        return {
-            "_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": self.number, "url": self.url,
-            "fullDisplayName": f"{self.job} #{self.number}", "building": self.building, "result": self.result,
-            "duration": self.duration_ms, "timestamp": int(self.started * 1000),
-            "artifacts": [{"displayPath": path.rsplit("/", 1)[-1], "fileName": path.rsplit("/", 1)[-1],
-                           "relativePath": path} for path in self.script.artifacts],
-            "actions": [{"_class": "hudson.model.ParametersAction",
-                         "parameters": [{"name": name, "value": value} for name, value in self.parameters.items()]}],
-        }
-
-
 @dataclass
 class QueueItem:
     id: int
-    job: str
+    job: tuple
     script: BuildScript
     parameters: dict
     queued_at: float = field(default_factory=time.monotonic)
@@ -142,17 +65,23 @@ class RequestRecord:
     path: str
     user: str | None
     crumb: str | None
+    form: dict = field(default_factory=dict)
 
 
-class JenkinsStandIn:
+class JenkinsStandIn(InputPages, DoctorPages):
     def __init__(self, users: dict[str, str], groups: dict[str, set[str]], step_seconds: float = STEP_SECONDS,
-                 certificate: tuple[str, str] | None = None):
+                 certificate: tuple[str, str] | None = None, jenkins_version: str = JENKINS_BEFORE_2_524,
+                 input_step_version: str = INPUT_STEP_FIXED, admins: set[str] = frozenset(),
+                 cancellers: set[str] = frozenset()):
         self.users, self.groups, self.step_seconds = users, groups, step_seconds
+        self.jenkins_version, self.input_step_version = jenkins_version, input_step_version
+        # Overall/Administer, and Job/Cancel on every job.
+        self.admins, self.cancellers = set(admins), set(cancellers)
+        self.facts = Facts()
         self.lock = threading.Lock()
-        self.jobs: dict[str, str] = {}
-        self.builds: dict[str, list[Build]] = {}
+        self.items: dict[tuple, Item] = {}
         self.queue: dict[int, QueueItem] = {}
-        self.scripts: dict[str, list[BuildScript]] = {}
+        self.scripts: dict[tuple, list[BuildScript]] = {}
         self.crumbs: dict[str, str] = {}
         self.requests: list[RequestRecord] = []
         # (start, bytes sent, X-More-Data) of every progressiveText answer, to show the console came in pieces.
@@ -180,31 +109,48 @@ class JenkinsStandIn:
 
     # --- what a test arranges and inspects ---------------------------------------------------------------------
 
-    def add_job(self, name: str, config_xml: str = "<flow-definition/>") -> None:
-        with self.lock:
-            self.jobs[name] = _as_jenkins_stores_it(config_xml)
-            self.builds.setdefault(name, [])
+    def config(self, name: str) -> str:
+        return self.items[(name,)].config_xml
 
-    def script_next_builds(self, job: str, *scripts: BuildScript) -> None:
+    def set_config(self, name: str, config_xml: str) -> None:
+        with self.lock:
+            self.items[(name,)].config_xml = config_xml
+
+    def add_job(self, name: str, config_xml: str = "<flow-definition/>") -> None:
+        """A plain Pipeline job (or any top-level item whose config.xml is given)."""
+        with self.lock:
+            self._create((name,), config_xml)
+
+    def add_branch(self, project: str, branch: str, parameters: list[str] | None = None) -> tuple:
+        """A branch or tag job, as a scan of the project's source makes it (named as branch-api's NameEncoder)."""
+        from ci.jenkins.paths import branch_item_name
+        with self.lock:
+            if (project,) not in self.items:
+                self.items[(project,)] = Item("multibranch", f"<{MULTIBRANCH_CLASS}/>")
+            key = (project, branch_item_name(branch))
+            self.items[key] = Item("branch", parameters=parameters)
+            return key
+
+    def script_next_builds(self, job: tuple, *scripts: BuildScript) -> None:
         with self.lock:
             self.scripts.setdefault(job, []).extend(scripts)
 
-    def build(self, job: str, number: int) -> Build:
+    def build(self, job: tuple, number: int) -> Build:
         with self.lock:
-            return self.builds[job][number - 1]
+            return self.items[job].builds[number - 1]
 
-    def wait_for_input(self, job: str, number: int, timeout: float = 10) -> None:
+    def wait_for_input(self, job: tuple, number: int, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
                 self._tick()
-                builds = self.builds.get(job, [])
+                builds = self.items[job].builds
                 if len(builds) >= number and builds[number - 1].waiting:
                     return
             time.sleep(0.02)
         raise TimeoutError(f"build #{number} of {job} did not reach an input within {timeout}s")
 
-    def start_build_now(self, job: str, script: BuildScript) -> Build:
+    def start_build_now(self, job: tuple, script: BuildScript) -> Build:
         with self.lock:
             return self._new_build(job, script, {})
 
@@ -215,29 +161,37 @@ class JenkinsStandIn:
 
     # --- Jenkins's behaviour -------------------------------------------------------------------------------------
 
+    def _create(self, key: tuple, config_xml: str) -> None:
+        stored = as_jenkins_stores_it(config_xml)
+        kind = "multibranch" if f"<{MULTIBRANCH_CLASS}" in stored else "pipeline"
+        self.items[key] = Item(kind, stored)
+
     def _tick(self) -> None:
         now = time.monotonic()
         for item in self.queue.values():
             if item.build is None and not item.script.cancelled_in_queue and now - item.queued_at >= QUEUE_SECONDS:
                 item.build = self._new_build(item.job, item.script, item.parameters)
-        for builds in self.builds.values():
-            for build in builds:
+        for job in self.items.values():
+            for build in job.builds:
                 build.advance(console_request=False)
 
-    def _new_build(self, job: str, script: BuildScript, parameters: dict) -> Build:
-        number = len(self.builds[job]) + 1
-        build = Build(job, number, f"{self.url}job/{quote(job)}/{number}/", script, parameters, self.step_seconds)
-        self.builds[job].append(build)
+    def _new_build(self, job: tuple, script: BuildScript, parameters: dict) -> Build:
+        builds = self.items[job].builds
+        build = Build(job, len(builds) + 1, f"{self._job_url(job)}{len(builds) + 1}/", script, parameters,
+                      self.step_seconds)
+        builds.append(build)
         return build
 
-    def _allowed(self, user: str, submitter: str) -> bool:
-        names = {name.strip() for name in submitter.split(",")}
-        return user in names or any(user in self.groups.get(name, set()) for name in names)
+    def _job_url(self, job: tuple) -> str:
+        return self.url + "".join(f"job/{quote(name, safe='')}/" for name in job)
 
     def handle(self, method: str, path: str, query: dict, headers, body: bytes) -> tuple[int, dict, bytes]:
         user = _basic_user(headers.get("Authorization", ""), self.users)
         with self.lock:
-            self.requests.append(RequestRecord(method, path, user, headers.get(CRUMB_FIELD)))
+            self.requests.append(RequestRecord(method, path, user, headers.get(CRUMB_FIELD), dict(query)))
+            if path == "/git/notifyCommit":
+                # An UnprotectedRootAction: no login needed, the token is the protection.
+                return self._notify_commit(query)
             if user is None:
                 return 401, {"WWW-Authenticate": 'Basic realm="Jenkins"'}, b"Invalid password/token for user\n"
             crumb = headers.get(CRUMB_FIELD)
@@ -249,7 +203,7 @@ class JenkinsStandIn:
     def _route(self, method: str, path: str, query: dict, body: bytes, user: str) -> tuple[int, dict, bytes]:
         if method == "GET" and path in ("/", "/api/json"):
             return _json({"_class": "hudson.model.Hudson", "mode": "NORMAL",
-                          "jobs": [{"name": name, "url": f"{self.url}job/{quote(name)}/"} for name in self.jobs]})
+                          "jobs": [{"name": key[0], "url": self._job_url(key)} for key in self.items if len(key) == 1]})
         if method == "GET" and path == "/me/api/json":
             return _json({"_class": "hudson.model.User", "id": user, "fullName": user.title()})
         if method == "GET" and path == "/crumbIssuer/api/json":
@@ -258,35 +212,45 @@ class JenkinsStandIn:
                           "crumbRequestField": CRUMB_FIELD})
         if method == "POST" and path == "/createItem":
             name = query.get("name", "")
-            if name in self.jobs:
-                return 400, {}, f"A job already exists with the name '{name}'\n".encode()
-            self.jobs[name] = _as_jenkins_stores_it(body.decode())
-            self.builds.setdefault(name, [])
+            if (name,) in self.items:
+                # ItemGroupMixIn.createTopLevelItem: a Failure (Messages.Hudson_JobAlreadyExists).
+                return failure_page(f"A job already exists with the name '{name}'")
+            self._create((name,), body.decode())
             return 200, {}, b""
         queue = re.fullmatch(r"/queue/item/(\d+)/api/json", path)
         if method == "GET" and queue:
             return self._queue_item(int(queue.group(1)))
-        job_match = re.fullmatch(r"/job/([^/]+)/(.*)", path)
-        if not job_match or unquote(job_match.group(1)) not in self.jobs:
+        doctor = self._doctor_route(method, path, query, user)
+        if doctor is not None:
+            return doctor
+        names, rest = _job_names(path)
+        if not names or tuple(names) not in self.items:
             return 404, {}, b"Not Found\n"
-        job, rest = unquote(job_match.group(1)), job_match.group(2)
-        if rest in ("api/json", "config.xml") and method == "GET":
-            return (200, {"Content-Type": "application/xml"}, self.jobs[job].encode()) if rest == "config.xml" \
-                else _json(self._job_json(job))
+        return self._job_route(method, tuple(names), rest, query, body, user)
+
+    def _job_route(self, method: str, key: tuple, rest: str, query: dict, body: bytes,
+                   user: str) -> tuple[int, dict, bytes]:
+        item = self.items[key]
+        if rest == "api/json" and method == "GET":
+            return _json(self._job_json(key))
+        if rest == "config.xml" and method == "GET":
+            return 200, {"Content-Type": "application/xml"}, item.config_xml.encode()
         if rest == "config.xml" and method == "POST":
-            self.jobs[job] = _as_jenkins_stores_it(body.decode())
+            item.config_xml = as_jenkins_stores_it(body.decode())
             return 200, {}, b""
-        if rest in ("build", "buildWithParameters") and method == "POST":
-            return self._queue_build(job, query if rest == "buildWithParameters" else {})
+        if rest in ("build", "buildWithParameters") and method == "POST" and item.kind != "multibranch":
+            return self._queue_build(key, item, rest == "buildWithParameters", query)
+        if rest == "credentials/api/json" and method == "GET":
+            return self._credentials(key[0] if len(key) == 1 else None)
         build_match = re.fullmatch(r"(\d+)/(.*)", rest)
-        builds = self.builds[job]
-        if not build_match or not 1 <= int(build_match.group(1)) <= len(builds):
+        if not build_match or not 1 <= int(build_match.group(1)) <= len(item.builds):
             return 404, {}, b"Not Found\n"
-        return self._build_route(method, builds[int(build_match.group(1)) - 1], build_match.group(2), query, user)
+        return self._build_route(method, item.builds[int(build_match.group(1)) - 1], build_match.group(2), query,
+                                 user)
 
     def _build_route(self, method: str, build: Build, rest: str, query: dict, user: str) -> tuple[int, dict, bytes]:
         if method == "GET" and rest == "api/json":
-            return _json(build.as_json())
+            return _json(build.as_json(self.input_step_version))
         if method == "GET" and rest == "consoleText":
             return 200, {"Content-Type": "text/plain;charset=UTF-8"}, build.text.encode()
         if method == "GET" and rest == "logText/progressiveText":
@@ -297,35 +261,34 @@ class JenkinsStandIn:
                 headers["X-More-Data"] = "true"
             self.console_answers.append((start, len(data[start:]), build.building))
             return 200, headers, data[start:]
-        if method == "GET" and rest == "wfapi/pendingInputActions":
-            step, base = build.waiting, urlsplit(build.url).path
-            return _json([] if step is None else [{
-                "id": step.id, "proceedText": step.ok, "message": step.message, "inputs": [],
-                "proceedUrl": f"{base}wfapi/inputSubmit?inputId={step.id}", "abortUrl": f"{base}input/{step.id}/abort",
-                "redirectApprovalUrl": f"{base}input/"}])
-        settle = re.fullmatch(r"input/([^/]+)/(proceedEmpty|abort)", rest)
+        settle = re.fullmatch(r"input/([^/]+)/(proceed|proceedEmpty|abort)", rest)
         if method == "POST" and settle:
-            step = build.waiting
-            if step is None or step.id != unquote(settle.group(1)):
-                return 404, {}, b"Not Found\n"
-            if not self._allowed(user, step.submitter):
-                return 403, {}, f"You need to be '{step.submitter}' to submit this.\n".encode()
-            build.settle(user, approve=settle.group(2) == "proceedEmpty")
-            return 200, {}, b""
+            return self._settle(build, unquote(settle.group(1)), settle.group(2), query, user)
+        # wfapi/* belongs to pipeline-stage-view (pipeline-rest-api), which this Jenkins does not have.
         return 404, {}, b"Not Found\n"
 
-    def _queue_build(self, job: str, parameters: dict) -> tuple[int, dict, bytes]:
-        scripted = self.scripts.get(job)
+    def _queue_build(self, key: tuple, item: Item, with_parameters: bool, query: dict) -> tuple[int, dict, bytes]:
+        if with_parameters and item.parameters is None:
+            name = "/".join(unquote(part) for part in key)
+            if core_at_least(self.jenkins_version, "2.524"):
+                page = f"<html><body>{name} is not parameterized</body></html>"
+                return 400, {"Content-Type": "text/html"}, page.encode()
+            return 500, {"Content-Type": "text/html"}, (b"<html><head><title>Jenkins [Jenkins]</title></head><body>"
+                                                        b"java.lang.IllegalStateException: This build is not "
+                                                        b"parameterized!</body></html>")
+        scripted = self.scripts.get(key)
         script = scripted.pop(0) if scripted else BuildScript()
-        item = QueueItem(len(self.queue) + 1, job, script, dict(parameters))
-        self.queue[item.id] = item
-        return 201, {"Location": f"{self.url}queue/item/{item.id}/"}, b""
+        # ParametersDefinitionProperty.buildWithParameters takes the values of the declared parameters only.
+        parameters = {name: value for name, value in query.items() if name in (item.parameters or [])}
+        queued = QueueItem(len(self.queue) + 1, key, script, parameters)
+        self.queue[queued.id] = queued
+        return 201, {"Location": f"{self.url}queue/item/{queued.id}/"}, b""
 
     def _queue_item(self, queue_id: int) -> tuple[int, dict, bytes]:
         item = self.queue.get(queue_id)
         if item is None:
             return 404, {}, b"Not Found\n"
-        task = {"name": item.job, "url": f"{self.url}job/{quote(item.job)}/"}
+        task = {"name": item.job[-1], "url": self._job_url(item.job)}
         if item.script.cancelled_in_queue and time.monotonic() - item.queued_at >= QUEUE_SECONDS:
             return _json({"_class": "hudson.model.Queue$LeftItem", "id": queue_id, "task": task, "cancelled": True,
                           "executable": None})
@@ -336,14 +299,31 @@ class JenkinsStandIn:
                       "executable": {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun",
                                      "number": item.build.number, "url": item.build.url}})
 
-    def _job_json(self, job: str) -> dict:
+    def _job_json(self, key: tuple) -> dict:
+        item, url = self.items[key], self._job_url(key)
+        if item.kind == "multibranch":
+            children = [{"_class": PIPELINE_JOB_CLASS, "name": child[-1], "url": self._job_url(child)}
+                        for child in self.items if len(child) == len(key) + 1 and child[:len(key)] == key]
+            return {"_class": MULTIBRANCH_CLASS, "name": key[-1], "url": url, "jobs": children}
         builds = [{"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": build.number,
-                   "url": build.url} for build in reversed(self.builds[job])]
-        return {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "name": job, "fullName": job,
-                "url": f"{self.url}job/{quote(job)}/", "builds": builds,
+                   "url": build.url} for build in reversed(item.builds)]
+        properties = [] if item.parameters is None else [{
+            "_class": "hudson.model.ParametersDefinitionProperty",
+            "parameterDefinitions": [{"_class": "hudson.model.StringParameterDefinition", "name": name,
+                                      "type": "StringParameterDefinition"} for name in item.parameters]}]
+        return {"_class": PIPELINE_JOB_CLASS, "name": key[-1], "url": url, "builds": builds, "property": properties,
                 "firstBuild": builds[-1] if builds else None, "lastBuild": builds[0] if builds else None,
                 "nextBuildNumber": len(builds) + 1,
-                "inQueue": any(item.job == job and item.build is None for item in self.queue.values())}
+                "inQueue": any(queued.job == key and queued.build is None for queued in self.queue.values())}
+
+
+def _job_names(path: str) -> tuple[list[str], str]:
+    """/job/a/job/b/rest: the item names (URL-decoded once) and the rest of the path."""
+    parts, names = path.strip("/").split("/"), []
+    while len(parts) >= 2 and parts[0] == "job":
+        names.append(unquote(parts[1]))
+        parts = parts[2:]
+    return names, "/".join(parts)
 
 
 def _handler_for(standin: JenkinsStandIn) -> type:
@@ -363,7 +343,7 @@ def _handler_for(standin: JenkinsStandIn) -> type:
             path = parts.path.rstrip("/") or "/"
             status, headers, payload = standin.handle(method, path, query, self.headers, body)
             self.send_response(status)
-            self.send_header("X-Jenkins", JENKINS_VERSION)
+            self.send_header("X-Jenkins", standin.jenkins_version)
             self.send_header("Content-Length", str(len(payload)))
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -388,11 +368,3 @@ def _basic_user(header: str, users: dict[str, str]) -> str | None:
 
 def _json(document) -> tuple[int, dict, bytes]:
     return 200, {"Content-Type": "application/json;charset=utf-8"}, json.dumps(document).encode()
-
-
-def _as_jenkins_stores_it(config_xml: str) -> str:
-    """Jenkins re-serializes a posted config: its own XML declaration and the plugin versions on elements."""
-    text = re.sub(r"^\s*<\?xml[^>]*\?>\s*", "", config_xml)
-    text = text.replace("<flow-definition>", '<flow-definition plugin="workflow-job@1400.v7fd111b_ec82f">', 1)
-    text = text.replace('class="hudson.plugins.git.GitSCM"', 'class="hudson.plugins.git.GitSCM" plugin="git@5.2.2"')
-    return "<?xml version='1.1' encoding='UTF-8'?>\n" + text

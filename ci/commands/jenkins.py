@@ -1,21 +1,26 @@
-"""`ci jenkins ACTION`: keep the pipeline job in Jenkins, start and follow its builds, answer its approval inputs."""
+"""`ci jenkins ACTION`: keep the Multibranch Pipeline job in Jenkins, start and follow its builds, answer its inputs."""
 
 import argparse
 import sys
 import time
 
+from ci.commands import jenkins_doctor
 from ci.commands.outcome import Outcome
 from ci.config import JenkinsConfig
 from ci.console import info, progress
 from ci.errors import CannotRun, UserError
 from ci.executor.jenkins import JenkinsSession
-from ci.jenkins_requests import (JenkinsFailure, PendingInput, QueueState, build_status, choose_input,
-                                 connection_from, connection_warnings, describe_build, error_for_failure,
-                                 evidence_links, exit_code_for_result, format_duration, jenkins_input_id,
-                                 job_config_xml, parse_parameters, pending_inputs, queue_state, sync_plan)
+from ci.jenkins.answers import (PendingInput, QueueState, build_status, check_parameters, choose_input,
+                                describe_build, evidence_links, exit_code_for_result, format_duration,
+                                job_parameter_names, parse_parameters, pending_inputs, queue_state)
+from ci.jenkins.connection import connection_from, connection_warnings
+from ci.jenkins.failures import JenkinsFailure, error_for_failure
+from ci.jenkins.job_xml import job_config_xml, sync_plan
+from ci.jenkins.paths import PROJECT_TREE, JobRef, branch_job, child_job, jenkins_input_id, project_job
+from ci.jenkins.webhook import webhook_line
 
 NAME = "jenkins"
-HELP = "the Jenkins pipeline job: sync-job, trigger, status, logs, pending, approve, reject"
+HELP = "the Jenkins multibranch job: sync-job, doctor, trigger, status, logs, pending, approve, reject"
 
 POLL_SECONDS = 2.0
 TIMEOUT_SECONDS = 7200
@@ -31,34 +36,46 @@ def add_arguments(parser) -> None:
     def action(name: str, summary: str) -> argparse.ArgumentParser:
         return actions.add_parser(name, parents=[common], help=summary, description=summary)
 
-    sync = action("sync-job", "create or update the pipeline job from ci.toml [jenkins], showing a diff; "
-                              "'unchanged' when it already matches")
+    sync = action("sync-job", "create or update the Multibranch Pipeline job from ci.toml [jenkins], showing a "
+                              "diff; 'unchanged' when it already matches")
     sync.add_argument("--dry-run", action="store_true", help="show what would change and change nothing")
+    action("doctor", "check the Jenkins this pipeline will run on, one line per check with its fix; exit 0 only "
+                     "when all pass")
 
-    trigger = action("trigger", "start a build and report its number; --wait streams its console and exits with "
-                                "its result")
+    trigger = action("trigger", "start a build of a branch job and report its number; --wait streams its console "
+                                "and exits with its result")
+    _add_branch_option(trigger)
     trigger.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                         help="a build parameter (repeatable); builds with buildWithParameters")
+                         help="a build parameter the job declares (repeatable)")
     trigger.add_argument("--wait", action="store_true",
                          help="follow the console; exit 0 SUCCESS, 1 UNSTABLE or FAILURE, 130 ABORTED, 3 NOT_BUILT")
     _add_follow_options(trigger)
 
-    status = action("status", "the last (or --build N) build: number, result, duration, URL")
+    status = action("status", "the last (or --build N) build of a branch job: number, result, duration, URL")
+    _add_branch_option(status)
     status.add_argument("--build", type=int, help="build number (default: the last build)")
 
     logs = action("logs", "a build's console text; --follow prints it as it grows, until the build ends")
+    _add_branch_option(logs)
     logs.add_argument("--build", type=int, help="build number (default: the last build)")
     logs.add_argument("--follow", action="store_true", help="keep printing as the console grows")
     _add_follow_options(logs)
 
     pending = action("pending", "builds waiting at an approval input, with their evidence (reports/) links")
+    pending.add_argument("--branch", help="only this branch or tag (default: every branch and tag job)")
     _add_recent_option(pending)
 
     for verb, effect in (("approve", "proceed"), ("reject", "abort")):
         settle = action(verb, f"{effect} a pending input as JENKINS_USER (Jenkins checks the input's submitters)")
+        settle.add_argument("--branch", help="the branch or tag job (default: every one; with --build, the "
+                                             "release branch of ci.toml [jenkins] branch)")
         settle.add_argument("--build", type=int, help="the waiting build (default: the only one waiting)")
         settle.add_argument("--input", dest="input_id", help="the input's id (default: the build's only input)")
         _add_recent_option(settle)
+
+
+def _add_branch_option(parser) -> None:
+    parser.add_argument("--branch", help="the branch or tag whose job to use (default: ci.toml [jenkins] branch)")
 
 
 def _add_follow_options(parser) -> None:
@@ -70,7 +87,7 @@ def _add_follow_options(parser) -> None:
 
 def _add_recent_option(parser) -> None:
     parser.add_argument("--recent", type=int, default=RECENT_BUILDS,
-                        help=f"how many of the newest builds to look at (default {RECENT_BUILDS})")
+                        help=f"how many of the newest builds of each job to look at (default {RECENT_BUILDS})")
 
 
 def run(args, ctx) -> Outcome:
@@ -87,13 +104,16 @@ def run(args, ctx) -> Outcome:
     try:
         user, version = session.identity()
         progress(f"Jenkins {version} at {connection.url}, as {user}")
+        if args.action == "doctor":
+            return jenkins_doctor.run(ctx, jenkins, session, version)
         return ACTIONS[args.action](args, jenkins, session)
     except JenkinsFailure as failure:
         raise error_for_failure(failure, connection, jenkins) from None
 
 
 def sync_job(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
-    plan = sync_plan(session.job_config(jenkins.job_name), job_config_xml(jenkins), jenkins.job_name)
+    project = project_job(jenkins)
+    plan = sync_plan(session.job_config(project), job_config_xml(jenkins), jenkins.job_name)
     for line in plan.diff:
         info(line)
     if args.dry_run:
@@ -101,28 +121,31 @@ def sync_job(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
             info(plan.config_xml)
         return Outcome.ok(f"dry run: job {jenkins.job_name} would be {_past(plan.action)}")
     if plan.action == "create":
-        session.create_job(jenkins.job_name, plan.config_xml)
+        session.create_job(project, plan.config_xml)
     elif plan.action == "update":
-        session.update_job(jenkins.job_name, plan.config_xml)
-    source = f"{jenkins.jenkinsfile} of {jenkins.scm_url} {jenkins.branch}"
-    return Outcome.ok(f"job {jenkins.job_name} {_past(plan.action)}: {source}; started by pushes "
-                      f"(/git/notifyCommit) and by polling '{jenkins.poll_schedule}'")
+        session.update_job(project, plan.config_xml)
+    info(webhook_line(session.connection.url, jenkins.scm_url))
+    return Outcome.ok(f"job {jenkins.job_name} {_past(plan.action)}: Multibranch Pipeline of {jenkins.scm_url} "
+                      f"({jenkins.jenkinsfile}; branches, and tags at most {jenkins.tag_max_age_days} days old), "
+                      f"scanned every {jenkins.scan_interval} and on each push webhook")
 
 
 def trigger(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
-    job = jenkins.job_name
+    job = _branch(jenkins, args.branch)
     parameters = parse_parameters(args.param)
+    declared = job_parameter_names(session.job_info(job))
+    check_parameters(parameters, declared, job.label)
     deadline = time.monotonic() + args.timeout
-    queue_id = session.queue_build(job, parameters)
+    queue_id = session.queue_build(job, parameters, parameterized=declared is not None)
     shown = ", ".join(f"{name}={value}" for name, value in parameters.items())
-    progress(f"queued {job} as queue item {queue_id}" + (f" with {shown}" if shown else ""))
+    progress(f"queued {job.label} as queue item {queue_id}" + (f" with {shown}" if shown else ""))
     started = _wait_until_started(session, job, queue_id, args, deadline)
     if started.cancelled:
-        raise CannotRun(f"queue item {queue_id} of {job} was cancelled before it started a build")
+        raise CannotRun(f"queue item {queue_id} of {job.label} was cancelled before it started a build")
     number, url = started.build_number, started.build_url
     progress(f"build #{number} started: {url}")
     if not args.wait:
-        return Outcome.ok(f"build #{number} of {job} started: {url}")
+        return Outcome.ok(f"build #{number} of {job.label} started: {url}")
     try:
         followed = session.follow_console(job, number, _write_console, args.poll, deadline)
         build = _wait_until_finished(session, job, number, args.poll, deadline) if followed else None
@@ -130,61 +153,66 @@ def trigger(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
         info(f"stopped following build #{number}; it goes on in Jenkins: {url}")
         raise
     if build is None:
-        raise CannotRun(f"build #{number} of {job} was still running after {args.timeout:.0f}s; it goes on in "
+        raise CannotRun(f"build #{number} of {job.label} was still running after {args.timeout:.0f}s; it goes on in "
                         f"Jenkins: {url}")
     status = build_status(build, time.time())
-    return Outcome(exit_code_for_result(status.result), f"{job} {describe_build(status)}")
+    return Outcome(exit_code_for_result(status.result), f"{job.label} {describe_build(status)}")
 
 
 def status(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
-    job = jenkins.job_name
+    job = _branch(jenkins, args.branch)
     number = args.build if args.build is not None else _last_build_number(session, job)
     if number is None:
-        return Outcome.ok(f"job {job} has no builds yet")
+        return Outcome.ok(f"job {job.label} has no builds yet")
     build = build_status(session.build_info(job, number), time.time())
-    info(f"build     #{build.number} of {job}")
+    info(f"build     #{build.number} of {job.label}")
     info(f"result    {'building' if build.building else build.result}")
     info(f"duration  {format_duration(build.duration_seconds)}")
     info(f"url       {build.url}")
-    return Outcome.ok(f"{job} {describe_build(build)}")
+    return Outcome.ok(f"{job.label} {describe_build(build)}")
 
 
 def logs(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
-    job = jenkins.job_name
+    job = _branch(jenkins, args.branch)
     number = args.build if args.build is not None else _last_build_number(session, job)
     if number is None:
-        raise UserError(f"job {job} has no builds yet: start one with `python -m ci jenkins trigger`")
+        raise UserError(f"job {job.label} has no builds yet: start one with `python -m ci jenkins trigger`")
     if not args.follow:
         text = session.console_text(job, number)
         _write_console(text)
-        return Outcome.ok(f"console of build #{number} of {job} ({len(text.encode())} bytes)")
+        return Outcome.ok(f"console of build #{number} of {job.label} ({len(text.encode())} bytes)")
     try:
         followed = session.follow_console(job, number, _write_console, args.poll, time.monotonic() + args.timeout)
     except KeyboardInterrupt:
-        info(f"stopped following build #{number} of {job}")
+        info(f"stopped following build #{number} of {job.label}")
         raise
     if not followed:
-        raise CannotRun(f"build #{number} of {job} was still writing its console after {args.timeout:.0f}s")
-    return Outcome.ok(f"followed the console of build #{number} of {job} to its end")
+        raise CannotRun(f"build #{number} of {job.label} was still writing its console after {args.timeout:.0f}s")
+    return Outcome.ok(f"followed the console of build #{number} of {job.label} to its end")
 
 
 def pending(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
-    job = jenkins.job_name
-    waiting = _waiting_builds(session, job, None, args.recent)
-    for build, inputs in waiting:
-        info(f"build #{build['number']} of {job}: {build.get('url', '')}")
+    jobs = [_branch(jenkins, args.branch)] if args.branch else _project_jobs(session, jenkins)
+    waiting = [entry for job in jobs for entry in _waiting_builds(session, job, None, args.recent)]
+    for job, build, inputs in waiting:
+        info(f"build #{build['number']} of {job.label}: {build.get('url', '')}")
+        branch = job.label.split("/")[-1]
         for item in inputs:
-            info(f"  input {item.input_id}: {item.message} [{item.proceed_text or 'Proceed'}]")
-            info(f"    approve: python -m ci jenkins approve --build {item.build_number} --input {item.input_id}")
-            info(f"    reject:  python -m ci jenkins reject --build {item.build_number} --input {item.input_id}")
+            info(f"  input {item.input_id}: {item.message} [{item.proceed_text or 'Proceed'}]"
+                 + (f" (submitters: {item.submitter})" if item.submitter else ""))
+            named = f"--branch {branch} --build {item.build_number} --input {item.input_id}"
+            info(f"    approve: python -m ci jenkins approve {named}")
+            info(f"    reject:  python -m ci jenkins reject {named}")
         links = evidence_links(build)
         info("  evidence:" if links else "  evidence: nothing archived under reports/ yet")
         for link in links:
             info(f"    {link}")
-    count = sum(len(inputs) for _, inputs in waiting)
+    count = sum(len(inputs) for _, _, inputs in waiting)
+    where = jobs[0].label if args.branch else jenkins.job_name
     if not count:
-        return Outcome.ok(f"nothing in {job} is waiting for input (the {args.recent} newest builds looked at)")
-    return Outcome.ok(f"{count} input(s) waiting in {len(waiting)} build(s) of {job}; approvers: "
+        return Outcome.ok(f"nothing in {where} is waiting for input (the {args.recent} newest builds of each job "
+                          f"looked at)")
+    return Outcome.ok(f"{count} input(s) waiting in {len(waiting)} build(s) of {where}; approvers: "
                       f"{jenkins.release_managers}")
 
 
@@ -197,16 +225,22 @@ def reject(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
 
 
 def _settle(args, jenkins: JenkinsConfig, session: JenkinsSession, approve: bool) -> Outcome:
-    job = jenkins.job_name
-    if args.build is not None and args.input_id:
-        # Fully named: no look-up, so this works without the Stage View plugin that lists pending inputs.
-        chosen = PendingInput(args.build, jenkins_input_id(args.input_id), "", "")
+    if args.build is not None:
+        jobs = [_branch(jenkins, args.branch)]
     else:
-        waiting = _waiting_builds(session, job, args.build, args.recent)
-        chosen = choose_input([item for _, inputs in waiting for item in inputs], job, args.build, args.input_id)
+        jobs = [_branch(jenkins, args.branch)] if args.branch else _project_jobs(session, jenkins)
+    if args.build is not None and args.input_id:
+        # Fully named: no look-up, so this works even where Jenkins cannot list the pending inputs.
+        chosen = PendingInput(jobs[0].label, args.build, jenkins_input_id(args.input_id), "", "", None)
+    else:
+        waiting = [entry for job in jobs for entry in _waiting_builds(session, job, args.build, args.recent)]
+        where = jobs[0].label if args.branch or args.build is not None else jenkins.job_name
+        chosen = choose_input([item for _, _, inputs in waiting for item in inputs], where, args.build,
+                              args.input_id)
+    job = next(job for job in jobs if job.label == chosen.job_label)
     session.submit_input(job, chosen.build_number, chosen.input_id, approve)
     verb = "approved" if approve else "rejected"
-    return Outcome.ok(f"{verb} input {chosen.input_id} of build #{chosen.build_number} of {job} as "
+    return Outcome.ok(f"{verb} input {chosen.input_id} of build #{chosen.build_number} of {job.label} as "
                       f"{session.connection.user}")
 
 
@@ -214,8 +248,19 @@ ACTIONS = {"sync-job": sync_job, "trigger": trigger, "status": status, "logs": l
            "approve": approve, "reject": reject}
 
 
-def _waiting_builds(session: JenkinsSession, job: str, build_number: int | None,
-                    recent: int) -> list[tuple[dict, list[PendingInput]]]:
+def _branch(jenkins: JenkinsConfig, branch: str | None) -> JobRef:
+    return branch_job(jenkins, branch or jenkins.branch)
+
+
+def _project_jobs(session: JenkinsSession, jenkins: JenkinsConfig) -> list[JobRef]:
+    """Every branch and tag job of the multibranch project."""
+    project = project_job(jenkins)
+    children = session.job_info(project, PROJECT_TREE).get("jobs") or []
+    return [child_job(project, child["name"]) for child in children if child.get("name")]
+
+
+def _waiting_builds(session: JenkinsSession, job: JobRef, build_number: int | None,
+                    recent: int) -> list[tuple[JobRef, dict, list[PendingInput]]]:
     """Running builds with inputs waiting: only a running build can wait at an input."""
     if build_number is not None:
         numbers = [build_number]
@@ -226,13 +271,13 @@ def _waiting_builds(session: JenkinsSession, job: str, build_number: int | None,
         build = session.build_info(job, number)
         if not build.get("building"):
             continue
-        inputs = pending_inputs(number, session.pending_input_actions(job, number))
+        inputs = pending_inputs(job.label, build)
         if inputs:
-            waiting.append((build, inputs))
+            waiting.append((job, build, inputs))
     return waiting
 
 
-def _wait_until_started(session: JenkinsSession, job: str, queue_id: int, args, deadline: float) -> QueueState:
+def _wait_until_started(session: JenkinsSession, job: JobRef, queue_id: int, args, deadline: float) -> QueueState:
     reason = ""
     while True:
         state = queue_state(session.queue_item(queue_id))
@@ -242,12 +287,12 @@ def _wait_until_started(session: JenkinsSession, job: str, queue_id: int, args, 
             reason = state.why
             progress(f"queue item {queue_id} waits: {reason}")
         if time.monotonic() >= deadline:
-            raise CannotRun(f"queue item {queue_id} of {job} had not started after {args.timeout:.0f}s: "
+            raise CannotRun(f"queue item {queue_id} of {job.label} had not started after {args.timeout:.0f}s: "
                             f"{reason or 'no reason given'}")
         time.sleep(args.poll)
 
 
-def _wait_until_finished(session: JenkinsSession, job: str, number: int, poll_seconds: float,
+def _wait_until_finished(session: JenkinsSession, job: JobRef, number: int, poll_seconds: float,
                          deadline: float) -> dict | None:
     """The build's record once it has a result; the console can end a moment before Jenkins records it."""
     while True:
@@ -259,7 +304,7 @@ def _wait_until_finished(session: JenkinsSession, job: str, number: int, poll_se
         time.sleep(poll_seconds)
 
 
-def _last_build_number(session: JenkinsSession, job: str) -> int | None:
+def _last_build_number(session: JenkinsSession, job: JobRef) -> int | None:
     last = session.job_info(job).get("lastBuild")
     return last["number"] if last else None
 

@@ -4,12 +4,14 @@ import pytest
 
 from ci.config import JenkinsConfig
 from ci.errors import CannotRun, ConfigError, UserError
-from ci.jenkins_requests import (JenkinsConnection, JenkinsFailure, PendingInput, branch_spec, build_status,
-                                 choose_input, connection_from, connection_warnings, console_chunk, describe_build,
-                                 error_for_failure, evidence_links, exit_code_for_result, format_duration,
-                                 input_submit_path, jenkins_input_id, job_config_xml, job_path, normalized_job_xml,
-                                 parse_parameters, pending_inputs, pending_inputs_path, progressive_text_path,
-                                 queue_state, sync_plan)
+from ci.jenkins.answers import (PendingInput, build_status, check_parameters, choose_input, console_chunk,
+                                describe_build, evidence_links, exit_code_for_result, format_duration,
+                                job_parameter_names, parse_parameters, pending_inputs, queue_state)
+from ci.jenkins.connection import JenkinsConnection, connection_from, connection_warnings
+from ci.jenkins.failures import JenkinsFailure, error_for_failure
+from ci.jenkins.job_xml import job_config_xml, owned_view, scan_crontab, scan_interval_millis, sync_plan
+from ci.jenkins.paths import (PROCEED_FORM, JobRef, branch_item_name, branch_job, input_submit_path,
+                              jenkins_input_id, job_path, progressive_text_path)
 
 ENVIRON = {"JENKINS_URL": "https://jenkins.example.com", "JENKINS_USER": "alice", "JENKINS_API_TOKEN": "t0ken-abc"}
 CONFIGURED = JenkinsConfig(scm_url="https://git.example.com/ml/ml-model-service.git", scm_credentials_id="git-read")
@@ -63,28 +65,56 @@ def test_switching_tls_off_or_sending_the_token_in_clear_is_said_loudly():
     assert connection_warnings(connection_from(ENVIRON)) == []
 
 
-def test_the_job_is_a_pipeline_from_scm_with_polling_and_push_notifications():
-    root = ET.fromstring(job_config_xml(CONFIGURED).split("\n", 1)[1])
-    assert root.tag == "flow-definition"
-    definition = root.find("definition")
-    assert definition.get("class") == "org.jenkinsci.plugins.workflow.cps.CpsScmFlowDefinition"
-    assert definition.findtext("scriptPath") == "Jenkinsfile"
-    scm = definition.find("scm")
-    assert scm.get("class") == "hudson.plugins.git.GitSCM"
-    assert scm.findtext("userRemoteConfigs/hudson.plugins.git.UserRemoteConfig/url") == CONFIGURED.scm_url
-    assert scm.findtext("userRemoteConfigs/hudson.plugins.git.UserRemoteConfig/credentialsId") == "git-read"
-    assert scm.findtext("branches/hudson.plugins.git.BranchSpec/name") == "*/main"
-    trigger = root.find("properties/org.jenkinsci.plugins.workflow.job.properties.PipelineTriggersJobProperty/"
-                        "triggers/hudson.triggers.SCMTrigger")
-    assert trigger.findtext("spec") == "H/5 * * * *"
-    assert trigger.findtext("ignorePostCommitHooks") == "false"
+MB = "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject"
+SOURCE = "sources/data/jenkins.branch.BranchSource"
+
+
+def parsed(xml: str) -> ET.Element:
+    return ET.fromstring(xml.split("\n", 1)[1])
+
+
+def test_the_job_is_a_multibranch_pipeline_with_branch_and_tag_discovery_and_a_tag_build_strategy():
+    root = parsed(job_config_xml(CONFIGURED))
+    assert root.tag == MB
+    source = root.find(f"{SOURCE}/source")
+    assert source.get("class") == "jenkins.plugins.git.GitSCMSource"
+    assert source.findtext("remote") == CONFIGURED.scm_url
+    assert source.findtext("credentialsId") == "git-read"
+    assert [trait.tag for trait in source.find("traits")] == [
+        "jenkins.plugins.git.traits.BranchDiscoveryTrait", "jenkins.plugins.git.traits.TagDiscoveryTrait"]
+    strategies = root.find(f"{SOURCE}/buildStrategies")
+    assert [strategy.tag for strategy in strategies] == [
+        "jenkins.branch.buildstrategies.basic.BranchBuildStrategyImpl",
+        "jenkins.branch.buildstrategies.basic.TagBuildStrategyImpl"]
+    # A tag older than 7 days when first seen is not built: the first scan does not rebuild every old release.
+    assert strategies[1].findtext("atMostMillis") == str(7 * 86_400_000)
+    assert strategies[1].findtext("atLeastMillis") == "-1"
+    trigger = root.find("triggers/com.cloudbees.hudson.plugins.folder.computed.PeriodicFolderTrigger")
+    assert (trigger.findtext("spec"), trigger.findtext("interval")) == ("H/15 * * * *", "3600000")
+    factory = root.find("factory")
+    assert factory.get("class") == "org.jenkinsci.plugins.workflow.multibranch.WorkflowBranchProjectFactory"
+    assert factory.findtext("scriptPath") == "Jenkinsfile"
+    assert factory.find("owner").attrib == {"class": MB, "reference": "../.."}
+
+
+@pytest.mark.parametrize("interval, millis, spec", [
+    ("5m", 300_000, "* * * * *"), ("30m", 1_800_000, "H/5 * * * *"), ("1h", 3_600_000, "H/15 * * * *"),
+    ("1d", 86_400_000, "H H/4 * * *"), ("60d", 30 * 86_400_000, "H H * * *")])
+def test_the_scan_interval_is_written_as_periodic_folder_trigger_stores_it(interval, millis, spec):
+    assert scan_interval_millis(interval) == millis
+    assert scan_crontab(millis) == spec
+
+
+def test_a_scan_interval_jenkins_would_silently_misread_is_refused():
+    with pytest.raises(ConfigError, match="jenkins.scan_interval must be a number with m, h or d"):
+        scan_interval_millis("hourly")
 
 
 def test_a_public_repository_gets_no_credentials_id_and_values_are_escaped():
     xml = job_config_xml(JenkinsConfig(scm_url="https://git.example.com/a?x=1&y=<2>"))
-    root = ET.fromstring(xml.split("\n", 1)[1])
+    root = parsed(xml)
     assert root.find(".//credentialsId") is None
-    assert root.findtext(".//url") == "https://git.example.com/a?x=1&y=<2>"
+    assert root.findtext(".//remote") == "https://git.example.com/a?x=1&y=<2>"
 
 
 def test_the_job_needs_an_scm_url_and_the_error_names_the_key():
@@ -92,55 +122,64 @@ def test_the_job_needs_an_scm_url_and_the_error_names_the_key():
         job_config_xml(JenkinsConfig())
 
 
-@pytest.mark.parametrize("branch, spec", [("main", "*/main"), ("release/1.x", "*/release/1.x"),
-                                          ("refs/heads/main", "refs/heads/main"), ("*/main", "*/main")])
-def test_branch_specifiers(branch, spec):
-    assert branch_spec(branch) == spec
+def resaved(sent: str) -> str:
+    """What Jenkins stores for it (see tests/jenkins_standin_state.py, as_jenkins_stores_it)."""
+    from tests.jenkins_standin_state import as_jenkins_stores_it
+    return as_jenkins_stores_it(sent.replace("<id>ml-model-service-git</id>", ""))
 
 
-def test_what_jenkins_stores_equals_what_we_sent_despite_its_declaration_plugins_and_layout():
+def test_what_jenkins_stores_is_unchanged_despite_its_declaration_plugins_ids_views_and_layout():
     sent = job_config_xml(CONFIGURED)
-    stored = ("<?xml version='1.1' encoding='UTF-8'?>\n" + sent.split("\n", 1)[1]
-              .replace("<flow-definition>", '<flow-definition plugin="workflow-job@1400.v1">')
-              .replace("\n      ", "\n\t").replace("<actions />", "<actions></actions>"))
-    assert normalized_job_xml(stored) == normalized_job_xml(sent)
-    assert sync_plan(stored, sent, "job").action == "unchanged"
+    stored = resaved(sent)
+    assert "<folderViews" in stored and 'plugin="git@' in stored and "<id>" in stored
+    assert owned_view(stored) == owned_view(sent)
+    plan = sync_plan(stored, sent, "job")
+    assert plan.action == "unchanged"
 
 
 def test_a_missing_job_is_created_and_a_different_one_updated_with_a_unified_diff():
     sent = job_config_xml(CONFIGURED)
     assert sync_plan(None, sent, "job").action == "create"
-    plan = sync_plan(sent.replace("H/5 * * * *", "@hourly"), sent, "ml")
+    plan = sync_plan(resaved(sent).replace("<remote>https://git.example.com/ml/ml-model-service.git</remote>",
+                                           "<remote>https://old.example.com/ml.git</remote>"), sent, "ml")
     assert plan.action == "update"
     assert plan.diff[:2] == ["--- ml (in Jenkins)", "+++ ml (from ci.toml)"]
-    assert "-          <spec>@hourly</spec>" in plan.diff
-    assert "+          <spec>H/5 * * * *</spec>" in plan.diff
+    assert [line for line in plan.diff if line[:1] in "+-" and line[:3] not in ("+++", "---")] == [
+        "-    <remote>https://old.example.com/ml.git</remote>",
+        "+    <remote>https://git.example.com/ml/ml-model-service.git</remote>"]
 
 
-def test_what_the_jenkinsfile_and_jenkins_keep_in_the_job_is_kept_and_not_reported():
+def test_a_removed_tag_discovery_is_a_change_and_the_source_id_jenkins_chose_is_kept():
     sent = job_config_xml(CONFIGURED)
-    root = ET.fromstring(sent.split("\n", 1)[1])
-    # A declarative Jenkinsfile's options become job properties (Jenkins puts them first), its record of them goes
-    # to <actions>, and a setting made in the UI adds a top-level element.
-    root.find("properties").insert(0, ET.fromstring("<jenkins.model.BuildDiscarderProperty plugin='x'>"
-                                                    "<strategy><numToKeep>50</numToKeep></strategy>"
-                                                    "</jenkins.model.BuildDiscarderProperty>"))
-    root.find("actions").append(ET.Element("org.jenkinsci.plugins.pipeline.modeldefinition.actions."
-                                           "DeclarativeJobPropertyTrackerAction"))
+    stored = resaved(sent).replace("<jenkins.plugins.git.traits.TagDiscoveryTrait />", "")
+    jenkins_id = parsed(stored).findtext(f"{SOURCE}/source/id")
+    plan = sync_plan(stored, sent, "ml")
+    assert plan.action == "update"
+    assert "+      <jenkins.plugins.git.traits.TagDiscoveryTrait />" in plan.diff
+    merged = parsed(plan.config_xml)
+    assert merged.findtext(f"{SOURCE}/source/id") == jenkins_id
+    assert merged.find("folderViews") is not None
+
+
+def test_what_others_keep_in_the_project_is_kept_and_not_reported():
+    sent = job_config_xml(CONFIGURED)
+    root = parsed(resaved(sent))
+    root.find("properties").append(ET.fromstring("<com.cloudbees.hudson.plugins.folder.properties."
+                                                 "FolderCredentialsProvider_-FolderCredentialsProperty/>"))
     ET.SubElement(root, "quietPeriod").text = "10"
     stored = ET.tostring(root, encoding="unicode")
-    assert sync_plan(stored, sent, "ml").action == "unchanged"
-
-    changed = sync_plan(stored.replace("H/5 * * * *", "@hourly"), sent, "ml")
-    assert changed.action == "update"
-    assert [line for line in changed.diff if line[:1] in "+-" and line[:3] not in ("+++", "---")] == [
-        "-          <spec>@hourly</spec>", "+          <spec>H/5 * * * *</spec>"]
-    for kept in ("<numToKeep>50</numToKeep>", "DeclarativeJobPropertyTrackerAction", "<quietPeriod>10</quietPeriod>"):
+    plan = sync_plan(stored, sent, "ml")
+    assert plan.action == "unchanged"
+    changed = sync_plan(stored.replace("<scriptPath>Jenkinsfile</scriptPath>", "<scriptPath>x</scriptPath>"),
+                        sent, "ml")
+    for kept in ("FolderCredentialsProperty", "<quietPeriod>10</quietPeriod>"):
         assert kept in changed.config_xml
 
 
-def test_a_job_of_another_kind_is_not_overwritten():
-    with pytest.raises(CannotRun, match="is a <project>, not a pipeline job"):
+def test_a_plain_pipeline_job_or_a_job_of_another_kind_is_not_overwritten():
+    with pytest.raises(UserError, match=r"is a plain Pipeline job \(<flow-definition>\), not a Multibranch"):
+        sync_plan("<flow-definition><definition/></flow-definition>", job_config_xml(CONFIGURED), "ml")
+    with pytest.raises(UserError, match="is a <project>, not a Multibranch Pipeline"):
         sync_plan("<project><builders/></project>", job_config_xml(CONFIGURED), "ml")
 
 
@@ -149,13 +188,23 @@ def test_a_config_that_is_not_xml_cannot_be_compared():
         sync_plan("<html>oops", job_config_xml(CONFIGURED), "job")
 
 
-def test_rest_paths_follow_jenkins_and_its_folders():
-    assert job_path("ml-model-service") == "job/ml-model-service/"
-    assert job_path("team/ml model") == "job/team/job/ml%20model/"
-    assert progressive_text_path("ml", 7, 120) == "job/ml/7/logText/progressiveText?start=120"
-    assert pending_inputs_path("ml", 7) == "job/ml/7/wfapi/pendingInputActions"
-    assert input_submit_path("ml", 7, "Deploy", approve=True) == "job/ml/7/input/Deploy/proceedEmpty"
-    assert input_submit_path("ml", 7, "Deploy", approve=False) == "job/ml/7/input/Deploy/abort"
+@pytest.mark.parametrize("branch, item", [("main", "main"), ("feature/x", "feature%2Fx"), ("v1.4.0", "v1.4.0"),
+                                          ("a#b?c%", "a%23b%3Fc%25"), (".", "%2E")])
+def test_branch_jobs_are_named_as_branch_api_names_them(branch, item):
+    assert branch_item_name(branch) == item
+
+
+def test_rest_paths_follow_jenkins_its_folders_and_branch_jobs():
+    main = branch_job(CONFIGURED, "main")
+    assert (main.names, main.label) == (("ml-model-service", "main"), "ml-model-service/main")
+    assert job_path(main) == "job/ml-model-service/job/main/"
+    assert job_path(branch_job(CONFIGURED, "feature/x")) == "job/ml-model-service/job/feature%252Fx/"
+    assert job_path(JobRef(("team", "ml model"), "")) == "job/team/job/ml%20model/"
+    assert progressive_text_path(main, 7, 120) == "job/ml-model-service/job/main/7/logText/progressiveText?start=120"
+    assert input_submit_path(main, 7, "Deploy", approve=True) == "job/ml-model-service/job/main/7/input/Deploy/proceed"
+    assert input_submit_path(main, 7, "Deploy", approve=False) == "job/ml-model-service/job/main/7/input/Deploy/abort"
+    # Stapler's getSubmittedForm reads the `json` field; with no parameters the submitterParameter still comes back.
+    assert PROCEED_FORM == {"json": '{"parameter": []}'}
 
 
 def test_input_ids_are_capitalized_as_the_input_step_does():
@@ -206,9 +255,26 @@ def test_the_exit_code_mirrors_the_build_result(result, code):
     assert exit_code_for_result(result) == code
 
 
-def test_pending_inputs_and_the_evidence_under_reports():
-    actions = [{"id": "Deploy", "message": "Deploy 1.4.0?", "proceedText": "Deploy", "inputs": []}]
-    assert pending_inputs(7, actions) == [PendingInput(7, "Deploy", "Deploy 1.4.0?", "Deploy")]
+INPUT_ACTION = "org.jenkinsci.plugins.workflow.support.steps.input.InputAction"
+
+
+def test_pending_inputs_come_from_the_input_actions_executions():
+    build = {"number": 7, "actions": [{}, {"_class": "hudson.model.CauseAction"}, {
+        "_class": INPUT_ACTION, "waitingForInput": True, "executions": [
+            {"id": "Deploy", "settled": False, "input": {"message": "Deploy 1.4.0?", "ok": "Deploy",
+                                                         "submitter": "release-managers"}},
+            {"id": "Old", "settled": True, "input": {"message": "x"}}]}]}
+    assert pending_inputs("ml/main", build) == [
+        PendingInput("ml/main", 7, "Deploy", "Deploy 1.4.0?", "Deploy", "release-managers")]
+    assert pending_inputs("ml/main", {"number": 8, "actions": [{"_class": "hudson.model.CauseAction"}]}) == []
+
+
+def test_an_input_action_without_executions_is_an_input_step_too_old_to_show_them():
+    with pytest.raises(CannotRun, match="pipeline-input-step.* is older than 466.v6d0a_5df34f81"):
+        pending_inputs("ml/main", {"number": 7, "actions": [{"_class": INPUT_ACTION}]})
+
+
+def test_the_evidence_under_reports():
     build = {"url": "http://j/job/ml/7/", "artifacts": [
         {"relativePath": "reports/acceptance/gates.json"}, {"relativePath": "dist/model.onnx"},
         {"relativePath": "reports/unit/junit.xml"}, {"relativePath": "reports/unit/coverage-html/index.html"},
@@ -219,8 +285,21 @@ def test_pending_inputs_and_the_evidence_under_reports():
                                      "http://j/job/ml/7/artifact/reports/unit/junit.xml"]
 
 
+def test_parameters_are_checked_against_what_the_job_declares():
+    declared = {"property": [{"_class": "hudson.model.ParametersDefinitionProperty",
+                              "parameterDefinitions": [{"name": "RELEASE"}, {"name": "NOTES"}]}]}
+    assert job_parameter_names(declared) == ["RELEASE", "NOTES"]
+    assert job_parameter_names({"property": [{"_class": "jenkins.model.BuildDiscarderProperty"}]}) is None
+    check_parameters({"RELEASE": "1"}, ["RELEASE", "NOTES"], "ml/main")
+    check_parameters({}, None, "ml/main")
+    with pytest.raises(UserError, match="ml/main declares no parameters"):
+        check_parameters({"RELEASE": "1"}, None, "ml/main")
+    with pytest.raises(UserError, match="has no parameter X; it accepts RELEASE, NOTES"):
+        check_parameters({"X": "1"}, ["RELEASE", "NOTES"], "ml/main")
+
+
 def test_choosing_the_input_to_answer():
-    deploy7, deploy8 = PendingInput(7, "Deploy", "", ""), PendingInput(8, "Deploy", "", "")
+    deploy7, deploy8 = PendingInput("ml", 7, "Deploy", "", "", None), PendingInput("ml", 8, "Deploy", "", "", None)
     assert choose_input([deploy7], "ml", None, None) == deploy7
     assert choose_input([deploy7, deploy8], "ml", 8, "deploy") == deploy8
     with pytest.raises(UserError, match="nothing in ml is waiting for input"):
@@ -240,20 +319,20 @@ def test_failures_become_one_line_errors_with_their_exit_codes():
     config = JenkinsConfig()
     unauthorized = error_for_failure(_failure(401), CONNECTION, config)
     assert unauthorized.exit_code == 2 and "JENKINS_USER (alice) and JENKINS_API_TOKEN" in str(unauthorized)
-    refused = error_for_failure(_failure(403, "You need to be 'release-managers'", action="approve",
-                                         subject="input Deploy of build #7", input_id="Deploy"), CONNECTION, config)
+    refusal = "You need to be release-managers to submit this."
+    refused = error_for_failure(_failure(400, refusal, action="approve", subject="input Deploy of build #7",
+                                         input_id="Deploy", refusal=refusal), CONNECTION, config)
     assert refused.exit_code == 2
-    assert str(refused).startswith("Jenkins refused: alice is not an allowed submitter of input Deploy")
-    # The input step's refusal page may come with another status than 403; its text still says who may answer.
-    assert "not an allowed submitter" in str(error_for_failure(
-        _failure(400, "You need to be 'release-managers' to submit this.", input_id="Deploy"), CONNECTION, config))
+    assert str(refused).startswith(f"Jenkins refused to approve input Deploy of build #7: {refusal} (as alice; "
+                                   f"approvers are release-managers and Jenkins administrators")
     forbidden = error_for_failure(_failure(403, "alice is missing the Job/Build permission", action="start"),
                                   CONNECTION, config)
     assert isinstance(forbidden, ConfigError) and "may not start job ml-model-service" in str(forbidden)
     missing_job = error_for_failure(_failure(404), CONNECTION, config)
     assert missing_job.exit_code == 2 and "sync-job" in str(missing_job)
-    missing_build = error_for_failure(_failure(404, subject="build #99 of ml-model-service"), CONNECTION, config)
-    assert str(missing_build) == "Jenkins at https://jenkins.example.com/ has no build #99 of ml-model-service"
+    missing_build = error_for_failure(_failure(404, subject="build #99 of ml-model-service/main",
+                                               not_found="build #99 of ml-model-service/main"), CONNECTION, config)
+    assert str(missing_build) == "Jenkins at https://jenkins.example.com/ has no build #99 of ml-model-service/main"
     unreachable = error_for_failure(_failure(None, "Connection refused", reached=False), CONNECTION, config)
     assert unreachable.exit_code == 3 and "unreachable" in str(unreachable)
     crumb = error_for_failure(_failure(403, "No valid crumb", bad_crumb=True), CONNECTION, config)

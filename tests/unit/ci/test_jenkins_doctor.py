@@ -1,0 +1,133 @@
+"""`python -m ci jenkins doctor` against the stand-in: all checks passing, then each check failing on its own."""
+
+import pytest
+
+from ci.jenkins.doctor import agent_labels, credential_ids, required_plugins
+from tests.unit.ci.test_jenkins_client import JOB, REPOSITORY_ROOT, SCM_URL, TOKENS, ci  # noqa: F401
+from tests.jenkins_standin import JenkinsStandIn
+from tests.jenkins_standin_state import INPUT_STEP_FIXED, INPUT_STEP_NO_EXPORT, JENKINS_SINCE_2_524
+
+JENKINSFILE = (REPOSITORY_ROOT / "Jenkinsfile").read_text()
+NOTIFY_TOKEN = "notify-commit-token-1f2e3d"
+
+
+@pytest.fixture
+def standin(request):
+    """A Jenkins ready for the first build: every plugin, the job, the credentials, a docker agent, a token."""
+    server = JenkinsStandIn(TOKENS, {"release-managers": {"alice"}}, jenkins_version=JENKINS_SINCE_2_524,
+                            admins={"root"}).start()
+    request.addfinalizer(server.stop)
+    server.facts.plugins = {name: ("999.v1", True) for name in required_plugins(JENKINSFILE)}
+    server.facts.plugins["pipeline-input-step"] = (INPUT_STEP_FIXED, True)
+    server.facts.credentials = {"": credential_ids(JENKINSFILE)}
+    server.facts.computers = [("built-in", True, (), 0), ("agent-1", True, ("docker",), 2)]
+    server.facts.notify_tokens = {NOTIFY_TOKEN}
+    return server
+
+
+@pytest.fixture
+def doctor(ci, standin, monkeypatch):  # noqa: F811 (the imported fixture)
+    monkeypatch.setenv("JENKINS_NOTIFY_COMMIT_TOKEN", NOTIFY_TOKEN)
+    assert ci("sync-job", user="root").exit_code == 0
+
+    def run(user: str = "root"):
+        return ci("doctor", user=user)
+    return run
+
+
+def lines(run) -> dict[str, str]:
+    return {line.split(":", 1)[0][5:]: line for line in run.err.splitlines() if line.startswith(("ok   ", "FAIL "))}
+
+
+def test_what_doctor_reads_from_the_jenkinsfile():
+    assert credential_ids(JENKINSFILE) == ["model-registry", "deploy-ssh-key", "deploy-known-hosts"]
+    assert agent_labels(JENKINSFILE) == ["docker"]
+    needed = required_plugins(JENKINSFILE)
+    for plugin in ("pipeline-model-definition", "pipeline-input-step", "pipeline-milestone-step", "lockable-resources",
+                   "credentials-binding", "junit", "workflow-multibranch", "git", "basic-branch-build-strategies"):
+        assert plugin in needed
+    assert "pipeline-stage-view" not in needed
+
+
+def test_a_jenkins_ready_for_the_first_build_passes_every_check(doctor):
+    run = doctor()
+    assert run.exit_code == 0, run.err
+    found = lines(run)
+    assert list(found) == ["Jenkins version", "plugins", "input step REST data", "Stage View", "job type",
+                           "git source", "branch and tag discovery", "tag build strategy", "credentials", "agent",
+                           "release managers", "webhook token"]
+    assert all(line.startswith("ok") for line in found.values())
+    assert found["git source"].endswith(f"{SCM_URL} with credentials (none)")
+    assert "all 12 checks passed" in run.summary
+
+
+def unplug(plugin):
+    return lambda standin: standin.facts.plugins.pop(plugin)
+
+
+def no_tag_discovery(standin):
+    standin.set_config(JOB, standin.config(JOB).replace("<jenkins.plugins.git.traits.TagDiscoveryTrait />", ""))
+
+
+def no_tag_strategy(standin):
+    config = standin.config(JOB)
+    start = config.index("<jenkins.branch.buildstrategies.basic.TagBuildStrategyImpl")
+    end = config.index("</jenkins.branch.buildstrategies.basic.TagBuildStrategyImpl>") + len(
+        "</jenkins.branch.buildstrategies.basic.TagBuildStrategyImpl>")
+    standin.set_config(JOB, config[:start] + config[end:])
+
+
+def plain_job(standin):
+    standin.items.pop((JOB,))
+    standin.add_job(JOB, "<flow-definition><definition/></flow-definition>")
+
+
+@pytest.mark.parametrize("name, breaks, expected", [
+    ("Jenkins version", lambda standin: setattr(standin, "jenkins_version", "2.440.3"), "upgrade Jenkins to 2.479.1"),
+    ("plugins", unplug("lockable-resources"), "missing lockable-resources -> install or enable them"),
+    ("plugins", lambda standin: standin.facts.plugins.update({"junit": ("1", False)}), "inactive junit"),
+    ("input step REST data", lambda standin: standin.facts.plugins.update(
+        {"pipeline-input-step": (INPUT_STEP_NO_EXPORT, True)}), "update it to 466.v6d0a_5df34f81"),
+    ("job type", plain_job, f"{JOB} is a plain Pipeline job -> rename or delete it"),
+    ("job type", lambda standin: standin.items.pop((JOB,)), f"cannot check: no job {JOB} -> run `python -m ci"),
+    ("git source", lambda standin: standin.set_config(JOB, standin.config(JOB).replace(SCM_URL, "https://x/y.git")),
+     "https://x/y.git with credentials (none) -> run `python -m ci jenkins sync-job`"),
+    ("branch and tag discovery", no_tag_discovery, "missing TagDiscoveryTrait"),
+    ("tag build strategy", no_tag_strategy, "missing TagBuildStrategyImpl"),
+    ("credentials", lambda standin: standin.facts.credentials.update({"": ["model-registry"]}),
+     "missing deploy-ssh-key, deploy-known-hosts -> add them"),
+    ("agent", lambda standin: standin.facts.computers.__setitem__(1, ("agent-1", False, ("docker",), 2)),
+     "no online agent with an executor has label docker"),
+    ("release managers", lambda standin: standin.facts.global_env.update({"RELEASE_MANAGERS": "ops"}),
+     "the approval input's submitters are ops -> set global variable RELEASE_MANAGERS=release-managers"),
+    ("webhook token", lambda standin: standin.facts.notify_tokens.clear(),
+     "the token in JENKINS_NOTIFY_COMMIT_TOKEN is refused"),
+], ids=lambda value: value if isinstance(value, str) and len(value) < 30 else None)
+def test_each_check_fails_on_its_own_with_its_fix(doctor, standin, name, breaks, expected):
+    breaks(standin)
+    run = doctor()
+    assert run.exit_code == 1, run.err
+    found = lines(run)
+    failed = [check for check, line in found.items() if line.startswith("FAIL")]
+    # A job that is gone or of the wrong type has no source, discovery or strategy lines to show.
+    assert failed == [name], run.err
+    assert expected in found[name]
+    assert f"1 of {len(found)} checks failed: {name}" in run.summary
+
+
+def test_without_the_webhook_token_doctor_cannot_check_it_and_says_so(doctor, monkeypatch):
+    monkeypatch.delenv("JENKINS_NOTIFY_COMMIT_TOKEN")
+    run = doctor()
+    assert run.exit_code == 1
+    assert "cannot check: JENKINS_NOTIFY_COMMIT_TOKEN is not set and Jenkins requires a token" in \
+        lines(run)["webhook token"]
+
+
+def test_what_a_user_without_admin_rights_cannot_see_is_a_failed_check_naming_the_permission(doctor):
+    run = doctor(user="alice")
+    assert run.exit_code == 1
+    found = lines(run)
+    assert "cannot check: Jenkins refused the plugins (HTTP 403)" in found["plugins"]
+    assert "Overall/SystemRead" in found["plugins"]
+    assert "cannot check" in found["release managers"] and "Overall/Administer" in found["release managers"]
+    assert found["agent"].startswith("ok")
