@@ -19,7 +19,7 @@ RUN_FIELD = "run"
 # One per test-tier directory: the run that wrote the files pytest left there.
 TIER_STAMP = "stamp.json"
 # Set by the local `ci pipeline` for its stages, so that every stage of one pipeline writes the same run.
-RUN_ID_VARIABLE = "MLCI_RUN_ID"
+RUN_ID_VARIABLE = "CI_RUN_ID"
 LOCAL_RUN_PREFIX = "local"
 
 
@@ -56,7 +56,7 @@ def new_run_id(environ: dict[str, str], now: datetime | None = None, suffix: str
 
 
 def run_id_from(environ: dict[str, str], recorded: str | None) -> str | None:
-    """The current run: BUILD_TAG under Jenkins, else MLCI_RUN_ID, else the run reports/run.json records."""
+    """The current run: BUILD_TAG under Jenkins, else CI_RUN_ID, else the run reports/run.json records."""
     return environ.get("BUILD_TAG", "").strip() or environ.get(RUN_ID_VARIABLE, "").strip() or recorded or None
 
 

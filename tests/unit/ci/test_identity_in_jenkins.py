@@ -83,7 +83,7 @@ class Terminal:
 
 def laptop_context(tmp_path) -> Context:
     return Context(root=tmp_path, config=Config(), environ={"JENKINS_URL": "https://jenkins.example.com/",
-                                                            "USER": "rm", "MLCI_RUN_ID": "local-run"})
+                                                            "USER": "rm", "CI_RUN_ID": "local-run"})
 
 
 def test_jenkins_url_on_a_laptop_lets_ci_approve_ask_the_person(tmp_path, monkeypatch, capsys):

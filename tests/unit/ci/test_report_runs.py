@@ -9,7 +9,7 @@ import pytest
 
 from ci import reports
 from ci.commands import approve, evidence, new_run, pipeline, report
-from ci.config import Config
+from ci.config import Config, load_config
 from ci.context import Context
 from ci.errors import CannotRun, ConfigError
 from ci.test_results import tier_results
@@ -68,10 +68,10 @@ def no_engine(monkeypatch):
 
 # ── the run id ───────────────────────────────────────────────────────────────────────────────────────────────
 
-def test_the_run_is_build_tag_then_mlci_run_id_then_the_recorded_one(tmp_path):
+def test_the_run_is_build_tag_then_ci_run_id_then_the_recorded_one(tmp_path):
     write(tmp_path, "run.json", {"run": "local-recorded"})
-    assert reports.current_run(tmp_path, {"BUILD_TAG": THIS_RUN, "MLCI_RUN_ID": "local-x"}) == THIS_RUN
-    assert reports.current_run(tmp_path, {"MLCI_RUN_ID": "local-x"}) == "local-x"
+    assert reports.current_run(tmp_path, {"BUILD_TAG": THIS_RUN, "CI_RUN_ID": "local-x"}) == THIS_RUN
+    assert reports.current_run(tmp_path, {"CI_RUN_ID": "local-x"}) == "local-x"
     assert reports.current_run(tmp_path, {}) == "local-recorded"
 
 
@@ -207,7 +207,7 @@ def test_a_full_local_pipeline_starts_a_new_run_and_hands_it_to_its_stages(tmp_p
     monkeypatch.setattr(sys, "stdin", SimpleNamespace(isatty=lambda: False))
     pipeline.run(pipeline_args(), context(tmp_path))
     run = reports.recorded_run(tmp_path)
-    assert run != "local-earlier" and run.startswith("local-") and seen["MLCI_RUN_ID"] == run
+    assert run != "local-earlier" and run.startswith("local-") and seen["CI_RUN_ID"] == run
     assert not (tmp_path / "reports" / "build.json").exists()
 
 
@@ -219,4 +219,11 @@ def test_a_partial_local_pipeline_continues_the_recorded_run(tmp_path, monkeypat
     seen = {}
     monkeypatch.setattr(pipeline, "_run_stages", lambda selection, args, ctx: seen.update(ctx.environ))
     pipeline.run(pipeline_args(**partial), context(tmp_path))
-    assert seen["MLCI_RUN_ID"] == "local-earlier" and (tmp_path / "reports" / "build.json").exists()
+    assert seen["CI_RUN_ID"] == "local-earlier" and (tmp_path / "reports" / "build.json").exists()
+
+
+def test_the_variable_that_hands_the_run_to_stages_is_not_read_as_configuration(tmp_path):
+    # MLCI_<SECTION>_<KEY> variables are configuration: a run variable named like one made every stage of the
+    # local pipeline fail with "unknown section".
+    (tmp_path / "ci.toml").write_text("")
+    load_config(tmp_path, {reports.RUN_ID_VARIABLE: "local-x"})
