@@ -42,7 +42,7 @@ RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/run
 COPY --from=test-runner-deps /opt/venv /opt/venv
 COPY --from=trainer /artifacts/ /work/build/model/
 WORKDIR /work
-COPY ci.toml pytest.ini .flake8 .coveragerc docker-compose.ci.yml ./
+COPY ci.toml pytest.ini .flake8 .coveragerc docker-compose.ci.yml Jenkinsfile ./
 COPY requirements/ requirements/
 COPY ci/ ci/
 COPY model_app/ model_app/
