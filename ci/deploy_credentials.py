@@ -12,6 +12,9 @@ KEY_FILE_VARIABLE = "DEPLOY_SSH_KEY_FILE"
 KEY_VARIABLE = "DEPLOY_SSH_KEY"
 KNOWN_HOSTS_FILE_VARIABLE = "DEPLOY_KNOWN_HOSTS_FILE"
 KNOWN_HOSTS_VARIABLE = "DEPLOY_KNOWN_HOSTS"
+# The credentials a deploy reads by path: a detached worker gets copies of its own (ci.executor.process.run_detached),
+# because withCredentials deletes these files when its block ends, however long the worker still runs.
+SECRET_FILE_VARIABLES = (KEY_FILE_VARIABLE, KNOWN_HOSTS_FILE_VARIABLE)
 
 
 @dataclass

@@ -1,11 +1,13 @@
 """`ci cleanup`: remove every container, network and volume this build's test stacks left on the engine.
 
 Under Jenkins (BUILD_TAG set) it removes this build's stacks only, so it is safe in `post { cleanup }`
-while other builds run; locally it removes every local run's stacks of this project.
+while other builds run; locally it removes every local run's stacks of this project. A run whose detached
+deploy worker still runs (it outlived an aborted step: ci/detached_workers.py) is left alone, saying so.
 """
 
+from ci import detached_workers
 from ci.commands.outcome import Outcome
-from ci.executor import docker_engine
+from ci.executor import docker_engine, process
 from ci.identity import LOCAL_BUILD_MARKER
 from ci.test_plan import compose_project_name
 
@@ -25,13 +27,28 @@ def project_prefix(project_name: str, run_id: str, under_jenkins: bool) -> str:
 
 
 def run(args, ctx) -> Outcome:
-    prefix = project_prefix(ctx.config.project.name, ctx.identity.run_id, bool(ctx.environ.get("BUILD_TAG")))
+    project = ctx.config.project.name
+    prefix = project_prefix(project, ctx.identity.run_id, bool(ctx.environ.get("BUILD_TAG")))
+    live, gone = detached_workers.split_live(detached_workers.read_records(ctx.root), process.same_process)
+    for record in gone:
+        # Its waiter was killed before it could remove the record (or the pid now belongs to another process).
+        record.path.unlink(missing_ok=True)
+    protected = {project_prefix(project, record.run, True) for record in live}
+    left: list[str] = []
 
     def matches(name: str) -> bool:
-        return name == args.project if args.project else name.startswith(prefix)
+        wanted = name == args.project if args.project else name.startswith(prefix)
+        if wanted and any(name.startswith(start) for start in protected):
+            left.append(name)
+            return False
+        return wanted
 
     removed = docker_engine.remove_compose_projects(docker_engine.connect(), matches)
-    if not any(removed.values()):
-        return Outcome.ok("nothing to remove")
-    counts = ", ".join(f"{len(items)} {kind}" for kind, items in removed.items())
-    return Outcome.ok(f"removed {counts}")
+    counts = ", ".join(f"{len(items)} {kind}" for kind, items in removed.items()) if any(removed.values()) else ""
+    summary = f"removed {counts}" if counts else "nothing to remove"
+    if live:
+        workers = "; ".join(f"the detached `ci {record.command}` of run {record.run} (pid {record.pid}) is still "
+                            f"running" for record in live)
+        kept = f", left {', '.join(sorted(set(left)))}" if left else ", nothing of its run to leave"
+        summary = f"{summary}; {workers}{kept} (run `python -m ci cleanup` again once it has ended)"
+    return Outcome.ok(summary)

@@ -13,12 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from ci import deploy_plan as plan
+from ci import detached_workers
 from ci import proxy
 from ci.build_plan import MODEL, PROXY
 from ci.commands.build import BUILD_REPORT
 from ci.commands.outcome import Outcome
 from ci.console import Stopwatch, info, progress
-from ci.deploy_credentials import ssh_credentials
+from ci.deploy_credentials import SECRET_FILE_VARIABLES, ssh_credentials
 from ci.deployer import (CutoverProbe, DeployLock, HostOutcome, Traffic, append_audit, deploy_owner, ensure_image,
                          ensure_proxy, wait_healthy)
 from ci.errors import EXIT_INTERRUPTED, CannotRun, CheckFailed, ConfigError, UserError
@@ -89,11 +90,16 @@ def worker_command(args) -> list[str]:
             *(["--if-configured"] if args.if_configured else [])]
 
 
-def detached_outcome(ctx, argv: list[str]) -> Outcome:
+def detached_outcome(ctx, command: str, argv: list[str]) -> Outcome:
     """Under Jenkins: the work runs outside the build's process tree, so that an abort (which kills that tree) still
-    lets it roll back and write its records; this process forwards SIGTERM/SIGINT to it and waits."""
+    lets it roll back and write its records; this process forwards SIGTERM/SIGINT to it and waits. The worker
+    reads copies of the secret files (withCredentials deletes its own when the step fails, 20 s after an abort),
+    and records itself under build/ while it runs, so that `ci cleanup` leaves its run alone."""
     progress("under Jenkins: running outside the build's process tree, so that an abort still rolls back cleanly")
-    exit_code = process.run_detached(argv, ctx.root, ctx.environ)
+    run_id = ctx.identity.run_id
+    exit_code = process.run_detached(argv, ctx.root, ctx.environ, secret_variables=SECRET_FILE_VARIABLES,
+                                     record_file=detached_workers.record_path(ctx.root, run_id, command),
+                                     record_facts=detached_workers.record_facts(run_id, command))
     if exit_code == EXIT_INTERRUPTED:
         raise KeyboardInterrupt
     return Outcome(exit_code, f"`{' '.join(argv[2:])}` ran detached from the build (exit {exit_code}); "
@@ -102,7 +108,7 @@ def detached_outcome(ctx, argv: list[str]) -> Outcome:
 
 def run(args, ctx) -> Outcome:
     if not args.dry_run and process.under_build_killer(ctx.environ):
-        return detached_outcome(ctx, worker_command(args))
+        return detached_outcome(ctx, NAME, worker_command(args))
     if args.if_configured and args.env not in ctx.config.environments:
         skipped = {"environment": args.env, "result": "skipped", "reason": "not configured in ci.toml"}
         write_json_report(ctx.root, f"deploy-{args.env}.json", skipped, ctx.report_run)

@@ -46,7 +46,7 @@ def worker_command(args) -> list[str]:
 
 def run(args, ctx) -> Outcome:
     if process.under_build_killer(ctx.environ):
-        return detached_outcome(ctx, worker_command(args))
+        return detached_outcome(ctx, NAME, worker_command(args))
     environment = environment_for(ctx, args.env)
     project, settings = ctx.config.project.name, ctx.config.deploy
     paths = plan.remote_paths(settings.state_dir, project, args.env)

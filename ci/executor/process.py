@@ -1,5 +1,6 @@
 """Run external programs: captured for facts, streamed line by line for long work, or detached from a Jenkins build."""
 
+import json
 import os
 import shutil
 import signal
@@ -87,17 +88,31 @@ def is_root() -> bool:
 # launcher that exits at once (the worker is re-parented away from the build) in a session of its own.
 JENKINS_KILL_VARIABLES = ("JENKINS_SERVER_COOKIE", "JENKINS_NODE_COOKIE")
 STATUS_POLL_SECONDS = 0.2
-# The launcher: fork a waiter and exit; the waiter starts the worker (stdout/stderr: ours, the build's log), reports
-# its pid on the pipe it was given, waits, and records the exit code for whoever still waits for it.
+# The launcher: fork a waiter and exit; the waiter starts the worker (stdout/stderr: ours, the build's log), records
+# it (pid and start time, for `ci cleanup`), reports its pid on the pipe it was given, waits, removes the worker's
+# secret copies and its record whatever the outcome, and records the exit code for whoever still waits for it.
 _LAUNCHER = """
-import os, subprocess, sys
-pid_pipe, status, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+import json, os, shutil, subprocess, sys
+pid_pipe, status, secrets, record, facts, argv = int(sys.argv[1]), *sys.argv[2:6], sys.argv[6:]
 if os.fork():
     os._exit(0)
-worker = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
-os.write(pid_pipe, f"{worker.pid}\\n".encode())
-os.close(pid_pipe)
-code = worker.wait()
+code = 127
+try:
+    worker = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    if record:
+        # /proc/<pid>/stat field 22, as process_start_time reads it (this runs before any ci module is importable).
+        start = int(open(f"/proc/{worker.pid}/stat").read().rsplit(")", 1)[1].split()[19])
+        os.makedirs(os.path.dirname(record), exist_ok=True)
+        with open(record + ".tmp", "w") as handle:
+            json.dump({"pid": worker.pid, "start_time": start, **json.loads(facts)}, handle)
+        os.replace(record + ".tmp", record)
+    os.write(pid_pipe, f"{worker.pid}\\n".encode())
+    os.close(pid_pipe)
+    code = worker.wait()
+finally:
+    shutil.rmtree(secrets, ignore_errors=True)
+    if record and os.path.exists(record):
+        os.remove(record)
 with open(status + ".tmp", "w") as handle:
     handle.write(str(code if code >= 0 else 128 - code))
 os.replace(status + ".tmp", status)
@@ -114,26 +129,69 @@ def detached_environment(environ: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in environ.items() if name not in JENKINS_KILL_VARIABLES}
 
 
-def launcher_command(pid_pipe: int, status_file: Path, argv: Sequence[str]) -> list[str]:
-    return [sys.executable, "-c", _LAUNCHER, str(pid_pipe), str(status_file), *argv]
+def launcher_command(pid_pipe: int, status_file: Path, secrets_dir: Path, record_file: Path | None,
+                     record_facts: dict, argv: Sequence[str]) -> list[str]:
+    return [sys.executable, "-c", _LAUNCHER, str(pid_pipe), str(status_file), str(secrets_dir),
+            str(record_file or ""), json.dumps(record_facts), *argv]
 
 
-def run_detached(argv: Sequence[str], cwd: Path, environ: dict[str, str]) -> int:
+def copy_secret_files(environ: dict[str, str], variables: Sequence[str], secrets_dir: Path) -> dict[str, str]:
+    """The environment with each variable that names a file pointing at a private copy of it in secrets_dir (0700,
+    files 0600). Why: withCredentials deletes its files when its block ends (jenkinsci/credentials-binding-plugin:
+    src/main/java/org/jenkinsci/plugins/credentialsbinding/impl/UnbindableDir.java and FileBinding.java,
+    UnbinderImpl.unbind: secretsDir(workspace).child(dirName).deleteRecursive(); BindingStep.java Callback.finished
+    runs the unbinders when the body ends), which after an abort is about 20 s later, while the worker still rolls
+    back. A variable naming no file is left as it is, for the worker to report. Contents are never printed."""
+    secrets_dir.chmod(0o700)
+    copied = dict(environ)
+    for index, variable in enumerate(variables):
+        source = Path(environ.get(variable, ""))
+        if not environ.get(variable) or not source.is_file():
+            continue
+        copy = secrets_dir / f"{index}-{source.name}"
+        # Created 0600 from the start: the secret is never readable by anyone else, not even for a moment.
+        descriptor = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(source.read_bytes())
+        copied[variable] = str(copy)
+    return copied
+
+
+def run_detached(argv: Sequence[str], cwd: Path, environ: dict[str, str], secret_variables: Sequence[str] = (),
+                 record_file: Path | None = None, record_facts: dict | None = None) -> int:
     """Run argv outside the build's process tree and wait for it; SIGTERM/SIGINT are forwarded to it, and if this
-    process is killed the worker still finishes on its own. Returns its exit code."""
+    process is killed the worker still finishes on its own. Returns its exit code.
+
+    The files named by secret_variables are copied for the worker (copy_secret_files); while it runs, record_file
+    holds its pid and start time plus record_facts (so that `ci cleanup` leaves its run alone). Its waiter removes
+    both when it ends, whatever the outcome, also when this process was killed."""
     status_dir = Path(tempfile.mkdtemp(prefix="mlci-detached-"))
     status_file = status_dir / "exit-code"
+    secrets_dir = Path(tempfile.mkdtemp(prefix="mlci-worker-secrets-"))
+    try:
+        worker_environ = copy_secret_files(detached_environment(environ), secret_variables, secrets_dir)
+    except OSError:
+        shutil.rmtree(secrets_dir, ignore_errors=True)
+        shutil.rmtree(status_dir, ignore_errors=True)
+        raise
     read_end, write_end = os.pipe()
     try:
-        launcher = subprocess.Popen(launcher_command(write_end, status_file, argv), cwd=cwd,
-                                    env=detached_environment(environ), stdin=subprocess.DEVNULL,
+        launcher = subprocess.Popen(launcher_command(write_end, status_file, secrets_dir, record_file,
+                                                     record_facts or {}, argv),
+                                    cwd=cwd, env=worker_environ, stdin=subprocess.DEVNULL,
                                     pass_fds=(write_end,), start_new_session=True)
+    except OSError:
+        shutil.rmtree(secrets_dir, ignore_errors=True)
+        shutil.rmtree(status_dir, ignore_errors=True)
+        raise
     finally:
         os.close(write_end)
     with os.fdopen(read_end) as pids:
         pid_line = pids.readline().strip()
     launcher.wait()
     if not pid_line.isdigit():
+        # The waiter removes the copies when it gets that far; if the launcher itself failed, nobody else will.
+        shutil.rmtree(secrets_dir, ignore_errors=True)
         shutil.rmtree(status_dir, ignore_errors=True)
         raise CannotRun(f"could not start '{' '.join(argv)}' outside the build's process tree")
     worker = int(pid_line)
@@ -169,3 +227,20 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def process_start_time(pid: int) -> int | None:
+    """When the process started (clock ticks since boot, /proc/<pid>/stat field 22), None if there is none: with
+    the pid it names one process for good, as a pid alone does not once the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 2 (the command name) is in parentheses and may hold spaces or ')': count from the last ')'.
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[19]) if fields[0] != "Z" else None
+
+
+def same_process(pid: int, start_time: int) -> bool:
+    """Whether the process recorded as (pid, start time) is still running (not gone, not a reused pid)."""
+    return start_time is not None and process_start_time(pid) == start_time

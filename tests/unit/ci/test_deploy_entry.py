@@ -36,8 +36,8 @@ def context(tmp_path, commit: str = BUILT, **environ) -> Context:
 def detached(monkeypatch):
     calls = []
 
-    def record(argv, cwd, environ):
-        calls.append({"argv": list(argv), "cwd": cwd, "environ": environ})
+    def record(argv, cwd, environ, **handed_over):
+        calls.append({"argv": list(argv), "cwd": cwd, "environ": environ, **handed_over})
         return 0
 
     monkeypatch.setattr(deploy.process, "run_detached", record)
@@ -59,8 +59,22 @@ def test_under_jenkins_rollback_hands_its_work_to_a_detached_worker(tmp_path, de
     assert detached[0]["argv"][1:] == ["-m", "ci", "rollback", "--env", "production", "--to", "20260101T000000-abc"]
 
 
+@pytest.mark.parametrize("command", ["deploy", "rollback"])
+def test_the_worker_gets_copies_of_the_secret_files_and_records_itself_where_new_run_does_not_wipe(
+        tmp_path, detached, command):
+    ctx = context(tmp_path, **COOKIES)
+    if command == "deploy":
+        deploy.run(deploy_args(), ctx)
+    else:
+        rollback.run(SimpleNamespace(env="staging", release=None), ctx)
+    [call] = detached
+    assert set(call["secret_variables"]) == {"DEPLOY_SSH_KEY_FILE", "DEPLOY_KNOWN_HOSTS_FILE"}
+    assert call["record_file"].parent == tmp_path / "build" / "detached-workers"
+    assert call["record_facts"] == {"run": "x", "command": command}
+
+
 def test_the_workers_exit_code_is_the_commands(tmp_path, monkeypatch):
-    monkeypatch.setattr(deploy.process, "run_detached", lambda argv, cwd, environ: 1)
+    monkeypatch.setattr(deploy.process, "run_detached", lambda argv, cwd, environ, **handed_over: 1)
     assert deploy.run(deploy_args(), context(tmp_path, **COOKIES)).exit_code == 1
 
 

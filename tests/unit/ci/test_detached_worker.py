@@ -1,7 +1,9 @@
 """A deploy survives a Jenkins abort: Jenkins's killer played exactly as it works, against a toy worker started the
 way `ci deploy` starts its work (ci.executor.process.run_detached), and against one started the ordinary way."""
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ci.executor.process import JENKINS_KILL_VARIABLES, detached_environment, under_build_killer
+from ci.deploy_credentials import SECRET_FILE_VARIABLES
+from ci.executor.process import (JENKINS_KILL_VARIABLES, detached_environment, process_start_time, same_process,
+                                 under_build_killer)
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 COOKIES = {"JENKINS_SERVER_COOKIE": "durable-5f1d0c0ffee", "JENKINS_NODE_COOKIE": "6f1c0c2e-0000-4000-8000-0000"}
@@ -38,6 +42,28 @@ DETACHED_FOREGROUND = """
 import sys
 from ci.executor.process import run_detached
 sys.exit(run_detached(sys.argv[1:], ".", dict(__import__("os").environ)))
+"""
+# The foreground with what `ci deploy` hands over: the secret-file variables to copy and the worker's record.
+SECRETS_FOREGROUND = """
+import json, os, sys
+from pathlib import Path
+from ci.executor.process import run_detached
+record = Path(sys.argv[1])
+sys.exit(run_detached(sys.argv[2:], ".", dict(os.environ), secret_variables=json.loads(os.environ["TEST_SECRETS"]),
+                      record_file=record, record_facts={"run": "jenkins-x-7", "command": "deploy"}))
+"""
+# A worker that reports the secret paths it was given, waits for the test's go, then reads them.
+SECRETS_WORKER = """
+import json, os, sys, time
+out = sys.argv[1]
+paths = {name: os.environ[name] for name in json.loads(os.environ["TEST_SECRETS"])}
+open(out + ".paths.tmp", "w").write(json.dumps({"paths": paths, "pid": os.getpid()}))
+os.replace(out + ".paths.tmp", out + ".paths")
+while not os.path.exists(out + ".go"):
+    time.sleep(0.05)
+seen = {name: {"content": open(path).read(), "mode": os.stat(path).st_mode & 0o777,
+               "dir_mode": os.stat(os.path.dirname(path)).st_mode & 0o777} for name, path in paths.items()}
+open(out, "w").write(json.dumps(seen))
 """
 INLINE_FOREGROUND = """
 import subprocess, sys
@@ -163,6 +189,90 @@ def test_the_worker_environment_lacks_every_variable_jenkins_kills_by():
     assert under_build_killer(environ) and not under_build_killer(detached_environment(environ))
     assert detached_environment(environ) == {"PATH": "/bin", "BUILD_TAG": "jenkins-x-1"}
     assert set(JENKINS_KILL_VARIABLES) == set(COOKIES)
+
+
+# ── the secrets and the record the worker outlives the step with ────────────────────────────────────────────────
+
+def bound_secrets(tmp_path) -> dict[str, Path]:
+    """What withCredentials leaves for the step: read-only files in <workspace>@tmp/secretFiles/<uuid>/
+    (jenkinsci/credentials-binding-plugin: src/main/java/org/jenkinsci/plugins/credentialsbinding/impl/
+    SSHUserPrivateKeyBinding.java bind, FileBinding.java bindSingle: chmod 0400)."""
+    bound = tmp_path / "ws@tmp" / "secretFiles" / "0b6e4c1d"
+    bound.mkdir(parents=True)
+    files = {}
+    for name in SECRET_FILE_VARIABLES:
+        files[name] = bound / f"file-{name}"
+        files[name].write_text(f"-----SECRET {name}-----\n")
+        files[name].chmod(0o400)
+    return files
+
+
+def start_secret_step(tmp_path, secrets: dict[str, Path]) -> tuple[subprocess.Popen, Path, Path]:
+    out, record = tmp_path / "seen.json", tmp_path / "build" / "detached-workers" / "w.json"
+    environ = {**os.environ, **COOKIES, "PYTHONPATH": str(REPOSITORY_ROOT),
+               "TEST_SECRETS": json.dumps(list(secrets)), **{name: str(path) for name, path in secrets.items()}}
+    step = subprocess.Popen([sys.executable, "-c", SECRETS_FOREGROUND, str(record), sys.executable, "-c",
+                             SECRETS_WORKER, str(out)], cwd=REPOSITORY_ROOT, env=environ,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return step, out, record
+
+
+def test_the_worker_reads_private_copies_of_the_secret_files_which_outlive_the_unbind(tmp_path):
+    secrets = bound_secrets(tmp_path)
+    step, out, _ = start_secret_step(tmp_path, secrets)
+    wait_for(Path(f"{out}.paths"))
+    given = {name: Path(path) for name, path in json.loads(Path(f"{out}.paths").read_text())["paths"].items()}
+    assert set(given) == set(SECRET_FILE_VARIABLES)
+    assert all(given[name] != secrets[name] and tmp_path not in given[name].parents for name in given)
+    # The step failed 20 s after the abort and withCredentials ended: UnbinderImpl.unbind deleteRecursive.
+    shutil.rmtree(secrets[SECRET_FILE_VARIABLES[0]].parent)
+    Path(f"{out}.go").touch()
+    stdout, stderr = step.communicate(timeout=20)
+    assert step.returncode == 0, stderr
+    seen = json.loads(out.read_text())
+    for name in SECRET_FILE_VARIABLES:
+        assert seen[name] == {"content": f"-----SECRET {name}-----\n", "mode": 0o600, "dir_mode": 0o700}
+        assert not given[name].parent.exists(), "the copies outlived the worker"
+        assert "SECRET" not in stdout + stderr
+
+
+def test_the_copies_go_when_the_worker_ends_even_after_the_foreground_was_killed(tmp_path):
+    step, out, _ = start_secret_step(tmp_path, bound_secrets(tmp_path))
+    wait_for(Path(f"{out}.paths"))
+    copies = Path(next(iter(json.loads(Path(f"{out}.paths").read_text())["paths"].values()))).parent
+    step.kill()
+    step.wait(timeout=10)
+    assert copies.is_dir()  # the worker is still running and still needs them
+    Path(f"{out}.go").touch()
+    wait_for(out)
+    deadline = time.monotonic() + 10
+    while copies.exists():
+        assert time.monotonic() < deadline, "the waiter never removed the copies"
+        time.sleep(0.05)
+
+
+def test_the_waiter_records_the_live_worker_by_pid_and_start_time_until_it_ends(tmp_path):
+    step, out, record = start_secret_step(tmp_path, bound_secrets(tmp_path))
+    wait_for(Path(f"{out}.paths"))
+    worker = json.loads(Path(f"{out}.paths").read_text())["pid"]
+    wait_for(record)
+    recorded = json.loads(record.read_text())
+    assert recorded == {"pid": worker, "start_time": process_start_time(worker), "run": "jenkins-x-7",
+                        "command": "deploy"}
+    assert same_process(recorded["pid"], recorded["start_time"])
+    Path(f"{out}.go").touch()
+    step.communicate(timeout=20)
+    assert not record.exists()
+    assert not same_process(recorded["pid"], recorded["start_time"])
+
+
+def test_a_reused_pid_is_not_the_recorded_process():
+    me = os.getpid()
+    assert same_process(me, process_start_time(me))
+    assert not same_process(me, process_start_time(me) + 1)
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    assert process_start_time(ended.pid) is None and not same_process(ended.pid, 0)
 
 
 @pytest.fixture(autouse=True)
