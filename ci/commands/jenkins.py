@@ -10,9 +10,9 @@ from ci.config import JenkinsConfig
 from ci.console import info, progress
 from ci.errors import CannotRun, UserError
 from ci.executor.jenkins import JenkinsSession
-from ci.jenkins.answers import (PendingInput, QueueState, build_status, check_parameters, choose_input,
-                                describe_build, evidence_links, exit_code_for_result, format_duration,
-                                job_parameter_names, parse_parameters, pending_inputs, queue_state)
+from ci.jenkins.answers import (INPUTS_UNSEEN, PendingInput, QueueState, build_status, check_parameters,
+                                choose_input, describe_build, evidence_links, exit_code_for_result, format_duration,
+                                inputs_unseen, job_parameter_names, parse_parameters, pending_inputs, queue_state)
 from ci.jenkins.connection import connection_from, connection_warnings
 from ci.jenkins.failures import JenkinsFailure, error_for_failure
 from ci.jenkins.job_xml import job_config_xml, sync_plan
@@ -194,7 +194,11 @@ def logs(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
 def pending(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
     jobs = [_branch(jenkins, args.branch)] if args.branch else _project_jobs(session, jenkins)
     waiting = [entry for job in jobs for entry in _waiting_builds(session, job, None, args.recent)]
+    _refuse_unseen(waiting)
     for job, build, inputs in waiting:
+        if not inputs:
+            info(f"build #{build['number']} of {job.label}: {INPUTS_UNSEEN}")
+            continue
         info(f"build #{build['number']} of {job.label}: {build.get('url', '')}")
         branch = job.label.split("/")[-1]
         for item in inputs:
@@ -208,6 +212,7 @@ def pending(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
         for link in links:
             info(f"    {link}")
     count = sum(len(inputs) for _, _, inputs in waiting)
+    waiting = [entry for entry in waiting if entry[2]]
     where = jobs[0].label if args.branch else jenkins.job_name
     if not count:
         return Outcome.ok(f"nothing in {where} is waiting for input (the {args.recent} newest builds of each job "
@@ -234,6 +239,7 @@ def _settle(args, jenkins: JenkinsConfig, session: JenkinsSession, approve: bool
         chosen = PendingInput(jobs[0].label, args.build, jenkins_input_id(args.input_id), "", "", None)
     else:
         waiting = [entry for job in jobs for entry in _waiting_builds(session, job, args.build, args.recent)]
+        _refuse_unseen(waiting)
         where = jobs[0].label if args.branch or args.build is not None else jenkins.job_name
         chosen = choose_input([item for _, _, inputs in waiting for item in inputs], where, args.build,
                               args.input_id)
@@ -272,9 +278,17 @@ def _waiting_builds(session: JenkinsSession, job: JobRef, build_number: int | No
         if not build.get("building"):
             continue
         inputs = pending_inputs(job.label, build)
-        if inputs:
+        if inputs or inputs_unseen(build):
             waiting.append((job, build, inputs))
     return waiting
+
+
+def _refuse_unseen(waiting: list[tuple[JobRef, dict, list[PendingInput]]]) -> None:
+    """"Nothing is waiting" only when Jenkins could have shown an input: a running build's unexported actions
+    with no InputAction may be an input step too old to show one."""
+    unseen = [f"build #{build['number']} of {job.label}" for job, build, inputs in waiting if not inputs]
+    if unseen and not any(inputs for _, _, inputs in waiting):
+        raise CannotRun(f"{', '.join(unseen)}: {INPUTS_UNSEEN}")
 
 
 def _wait_until_started(session: JenkinsSession, job: JobRef, queue_id: int, args, deadline: float) -> QueueState:
