@@ -13,31 +13,12 @@ from dataclasses import dataclass, field
 from ci.config import JenkinsConfig
 from ci.jenkins import job_xml
 from ci.jenkins.answers import INPUT_STEP_EXPORTS_SINCE
+from ci.jenkins.step_plugins import required_plugins
 from ci.jenkins.webhook import TOKEN_PLACE, TOKEN_VARIABLE
 
 # The oldest core the current releases of the plugins below run on: pipeline-input-step 532.v9e7466cb_4406 (the
 # JENKINS-40594 fix) is built against jenkins.version 2.479.1 (its pom.xml).
 MIN_JENKINS = "2.479.1"
-# Which plugin gives each Jenkinsfile construct. Verified in this repository's sources: input (pipeline-input-step),
-# the multibranch job's classes (workflow-multibranch, branch-api, cloudbees-folder, git, basic-branch-build-
-# strategies). The others are the plugins the Pipeline Steps Reference (jenkins.io/doc/pipeline/steps) lists each
-# step under; they were not re-read in source here.
-STEP_PLUGINS = (
-    (r"\bpipeline\s*\{", "pipeline-model-definition"),
-    (r"\bagent\s*\{|\bsh\s*[('\"]", "workflow-durable-task-step"),
-    (r"\btimeout\s*\(|\bstash\s*\(|\bunstash\b", "workflow-basic-steps"),
-    (r"\btimestamps\s*\(", "timestamper"),
-    (r"\bcheckout\s+scm\b", "workflow-scm-step"),
-    (r"\binput\s*\(", "pipeline-input-step"),
-    (r"\bmilestone\s*\(", "pipeline-milestone-step"),
-    (r"\block\s*\(", "lockable-resources"),
-    (r"\bwithCredentials\s*\(", "credentials-binding"),
-    (r"\bsshUserPrivateKey\s*\(", "ssh-credentials"),
-    (r"\bfile\s*\(\s*credentialsId", "plain-credentials"),
-    (r"\bjunit\s*\(", "junit"),
-)
-JOB_PLUGINS = ("workflow-multibranch", "branch-api", "cloudbees-folder", "git", "basic-branch-build-strategies",
-               "credentials")
 # The Jenkinsfile's input reads its submitters from this global variable, else release-managers.
 SUBMITTER_VARIABLE = "RELEASE_MANAGERS"
 # Prints the global environment variables (Manage Jenkins » System » Global properties) as JSON.
@@ -74,11 +55,6 @@ class Facts:
     webhook_status: int | None = None
     webhook_token_given: bool = False
     unreadable: dict = field(default_factory=dict)
-
-
-def required_plugins(jenkinsfile: str) -> list[str]:
-    needed = [plugin for pattern, plugin in STEP_PLUGINS if re.search(pattern, jenkinsfile)]
-    return list(dict.fromkeys(needed + list(JOB_PLUGINS)))
 
 
 def credential_ids(jenkinsfile: str) -> list[str]:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from ci.jenkins.doctor import agent_labels, credential_ids, required_plugins
+from ci.jenkins.doctor import agent_labels, credential_ids
+from ci.jenkins.step_plugins import required_plugins
 from tests.unit.ci.test_jenkins_client import JOB, REPOSITORY_ROOT, SCM_URL, TOKENS, ci  # noqa: F401
 from tests.jenkins_standin import JenkinsStandIn
 from tests.jenkins_standin_state import INPUT_STEP_FIXED, INPUT_STEP_NO_EXPORT, JENKINS_SINCE_2_524
@@ -85,6 +86,10 @@ def plain_job(standin):
 @pytest.mark.parametrize("name, breaks, expected", [
     ("Jenkins version", lambda standin: setattr(standin, "jenkins_version", "2.440.3"), "upgrade Jenkins to 2.479.1"),
     ("plugins", unplug("lockable-resources"), "missing lockable-resources -> install or enable them"),
+    ("plugins", unplug("coverage"), "missing coverage -> install"),
+    ("plugins", unplug("warnings-ng"), "missing warnings-ng -> install"),
+    ("plugins", unplug("workflow-cps"), "missing workflow-cps -> install"),
+    ("plugins", unplug("workflow-job"), "missing workflow-job -> install"),
     ("plugins", lambda standin: standin.facts.plugins.update({"junit": ("1", False)}), "inactive junit"),
     ("input step REST data", lambda standin: standin.facts.plugins.update(
         {"pipeline-input-step": (INPUT_STEP_NO_EXPORT, True)}), "update it to 466.v6d0a_5df34f81"),
