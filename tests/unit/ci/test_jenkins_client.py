@@ -127,13 +127,13 @@ def test_sync_job_creates_a_multibranch_job_then_leaves_it_unchanged_then_update
     assert unchanged.exit_code == 0 and f"job {JOB} unchanged" in unchanged.summary
     assert [record.path for record in standin.requests if record.method == "POST"] == ["/createItem"]
 
-    standin.set_config(JOB, stored.replace("<interval>3600000</interval>", "<interval>86400000</interval>"))
+    standin.set_config(JOB, stored.replace("<interval>300000</interval>", "<interval>86400000</interval>"))
     updated = ci("sync-job")
     assert updated.exit_code == 0 and f"job {JOB} updated" in updated.summary
     assert f"--- {JOB} (in Jenkins)" in updated.err
     assert "-      <interval>86400000</interval>" in updated.err
-    assert "+      <interval>3600000</interval>" in updated.err
-    assert "<interval>3600000</interval>" in standin.config(JOB)
+    assert "+      <interval>300000</interval>" in updated.err
+    assert "<interval>300000</interval>" in standin.config(JOB)
     assert ci("sync-job").summary.startswith(f"[PASS] ci jenkins: job {JOB} unchanged")
 
 
