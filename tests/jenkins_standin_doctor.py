@@ -1,6 +1,7 @@
 """The pages of the Jenkins stand-in that `ci jenkins doctor` reads, and the facts a test arranges for them."""
 
 import json
+from urllib.parse import unquote
 from dataclasses import dataclass, field
 
 
@@ -14,6 +15,7 @@ class Facts:
     credentials: dict = field(default_factory=dict)  # "" (the root) or a job name -> ids
     notify_tokens: set = field(default_factory=set)
     global_env: dict = field(default_factory=dict)
+    clouds: dict = field(default_factory=dict)  # label -> classes of the clouds that can provision it
 
 
 class DoctorPages:
@@ -33,6 +35,13 @@ class DoctorPages:
                 {"displayName": name, "offline": not online, "numExecutors": executors,
                  "assignedLabels": [{"name": label} for label in (name, *labels)]}
                 for name, online, labels, executors in self.facts.computers]})
+        if method == "GET" and path.startswith("/label/") and path.endswith("/api/json"):
+            # Jenkins.getLabel(expr) makes any label on demand; Label.getNodes and getClouds (canProvision) are
+            # @Exported, a Cloud shows only its _class (jenkinsci/jenkins: core/src/main/java/hudson/model/Label.java).
+            label = unquote(path[len("/label/"):-len("/api/json")])
+            nodes = [{"nodeName": name} for name, _, labels, _ in self.facts.computers if label in (name, *labels)]
+            return json_page({"_class": "hudson.model.labels.LabelAtom", "nodes": nodes, "clouds": [
+                {"_class": name} for name in self.facts.clouds.get(label, [])]})
         if method == "GET" and path == "/credentials/api/json":
             return self._credentials("")
         if method == "POST" and path == "/scriptText":

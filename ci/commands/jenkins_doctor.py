@@ -4,9 +4,9 @@ from ci.commands.outcome import Outcome
 from ci.config import JenkinsConfig
 from ci.console import info
 from ci.executor.jenkins import JenkinsSession
-from ci.jenkins.doctor import GLOBAL_ENV_SCRIPT, PROBE_REPOSITORY, Facts, checks, global_env_from
+from ci.jenkins.doctor import GLOBAL_ENV_SCRIPT, PROBE_REPOSITORY, Facts, agent_labels, checks, global_env_from
 from ci.jenkins.failures import JenkinsFailure
-from ci.jenkins.paths import COMPUTERS_PATH, PLUGINS_PATH, JobRef, credentials_path, project_job
+from ci.jenkins.paths import COMPUTERS_PATH, PLUGINS_PATH, JobRef, credentials_path, label_path, project_job
 from ci.jenkins.webhook import TOKEN_VARIABLE
 
 
@@ -20,6 +20,9 @@ def run(ctx, jenkins: JenkinsConfig, session: JenkinsSession, version: str) -> O
     facts.credential_ids = _read(facts, "credentials", lambda: _credential_ids(session, project))
     facts.computers = _read(facts, "agent", lambda: session.get_json("read", "the agents", COMPUTERS_PATH)
                             .get("computer", []))
+    facts.label_clouds = _read(facts, "agent", lambda: {
+        label: [cloud.get("_class", "") for cloud in session.get_json("read", f"label {label}", label_path(label))
+                .get("clouds") or []] for label in agent_labels(facts.jenkinsfile)})
     facts.global_env = _read(facts, "global_env", lambda: global_env_from(
         session.script_text(GLOBAL_ENV_SCRIPT)))
     token = ctx.environ.get(TOKEN_VARIABLE, "").strip() or None

@@ -51,6 +51,7 @@ class Facts:
     job_config: str | None = None
     credential_ids: set | None = None
     computers: list | None = None
+    label_clouds: dict | None = None  # label -> the classes of the clouds that can provision it
     global_env: dict | None = None
     webhook_status: int | None = None
     webhook_token_given: bool = False
@@ -157,13 +158,19 @@ def _agent(facts: Facts) -> Check:
     labels = agent_labels(facts.jenkinsfile)
     if facts.computers is None:
         return _cannot("agent", facts, "agent", "run doctor as a user with Overall/Read")
-    missing = [label for label in labels if not any(
+    online = [label for label in labels if any(
         not computer.get("offline") and computer.get("numExecutors", 0) > 0
         and label in {item.get("name") for item in computer.get("assignedLabels") or []}
         for computer in facts.computers)]
-    return Check("agent", not missing, f"online agents with executors for {', '.join(labels)}" if not missing
-                 else f"no online agent with an executor has label {', '.join(missing)}",
-                 "connect an agent with Docker and give it that label (Manage Jenkins » Nodes)")
+    clouds = {label: (facts.label_clouds or {}).get(label) or [] for label in labels if label not in online}
+    missing = [label for label, provisioning in clouds.items() if not provisioning]
+    found = "; ".join([f"online agents with executors for {', '.join(online)}"] * bool(online) + [
+        f"{label} from cloud {', '.join(name.rsplit('.', 1)[-1] for name in provisioning)}"
+        for label, provisioning in clouds.items() if provisioning])
+    return Check("agent", not missing, found if not missing
+                 else f"no online agent with an executor and no cloud has label {', '.join(missing)}",
+                 "connect an agent with Docker and give it that label (Manage Jenkins » Nodes), or a cloud "
+                 "that provisions it (Manage Jenkins » Clouds)")
 
 
 def _submitters(facts: Facts, jenkins: JenkinsConfig) -> Check:

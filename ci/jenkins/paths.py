@@ -120,6 +120,13 @@ PLUGINS_PATH = "pluginManager/api/json?tree=plugins[shortName,version,active]"
 COMPUTERS_PATH = "computer/api/json?tree=computer[displayName,offline,numExecutors,assignedLabels[name]]"
 
 
+def label_path(label: str) -> str:
+    """A label's page (Jenkins.getLabel): Label exports `nodes` and `clouds`, the clouds whose canProvision(label)
+    is true, so an agent a cloud starts on demand counts (jenkinsci/jenkins: core/src/main/java/hudson/model/
+    Label.java getNodes, getClouds). A Cloud exports only its class and actions (Actionable)."""
+    return f"label/{quote(label, safe='')}/api/json?{urlencode({'tree': 'nodes[nodeName],clouds[_class]'})}"
+
+
 def credentials_path(owner: JobRef) -> str:
     """The credentials plugin's page of an item (the root for no names): ViewCredentialsAction exports its own
     stores as `stores`, each store its `domains`, each domain its `credentials` with their ids (jenkinsci/

@@ -102,7 +102,7 @@ def plain_job(standin):
     ("credentials", lambda standin: standin.facts.credentials.update({"": ["model-registry"]}),
      "missing deploy-ssh-key, deploy-known-hosts -> add them"),
     ("agent", lambda standin: standin.facts.computers.__setitem__(1, ("agent-1", False, ("docker",), 2)),
-     "no online agent with an executor has label docker"),
+     "no online agent with an executor and no cloud has label docker"),
     ("release managers", lambda standin: standin.facts.global_env.update({"RELEASE_MANAGERS": "ops"}),
      "the approval input's submitters are ops -> set global variable RELEASE_MANAGERS=release-managers"),
     ("webhook token", lambda standin: standin.facts.notify_tokens.clear(),
@@ -118,6 +118,14 @@ def test_each_check_fails_on_its_own_with_its_fix(doctor, standin, name, breaks,
     assert failed == [name], run.err
     assert expected in found[name]
     assert f"1 of {len(found)} checks failed: {name}" in run.summary
+
+
+def test_an_agent_a_cloud_provisions_on_demand_passes(doctor, standin):
+    standin.facts.computers = [("built-in", True, (), 0)]
+    standin.facts.clouds = {"docker": ["com.nirima.jenkins.plugins.docker.DockerCloud"]}
+    run = doctor()
+    assert run.exit_code == 0, run.err
+    assert "ok   agent: docker from cloud DockerCloud" in run.err
 
 
 def test_without_the_webhook_token_doctor_cannot_check_it_and_says_so(doctor, monkeypatch):
