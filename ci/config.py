@@ -134,8 +134,8 @@ class JenkinsConfig:
     # the only fallback, the Jenkinsfile has no pollSCM (cloudbees-folder's PeriodicFolderTrigger: a number with m,
     # h or d; 5m is one of its own choices, DescriptorImpl.doFillIntervalItems).
     scan_interval: str = "5m"
-    # A tag older than this when a scan first sees it is not built (the first scan would otherwise build every
-    # old release tag).
+    # A tag whose tagged commit's commit time is older than this when a scan sees it is not built automatically
+    # (the first scan would otherwise build every old release tag); `ci jenkins trigger --branch <tag>` builds it.
     tag_max_age_days: int = 7
     # The Jenkins user or group allowed to answer the pipeline's approval input.
     release_managers: str = "release-managers"

@@ -170,6 +170,8 @@ class Item:
     builds: list = field(default_factory=list)
     # Declared parameter names (a ParametersDefinitionProperty), or None for a job that declares none.
     parameters: list | None = None
+    # A tag's job (a TagSCMHead): listed in the project's "tags" view.
+    tag: bool = False
 
 
 def as_jenkins_stores_it(config_xml: str) -> str:

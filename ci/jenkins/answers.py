@@ -59,6 +59,15 @@ class PendingInput:
     submitter: str | None
 
 
+def unbuilt_tag_note(tag: str, max_age_days: int) -> str:
+    """Why a tag job has no build: basic-branch-build-strategies TagBuildStrategyImpl.isAutomaticBuild skips a tag
+    older than atMostMillis, and git-plugin AbstractGitSCMSource.discoverTags dates a tag by its tagged commit's
+    commit time (parseCommit peels an annotated tag: the tagger date is not used)."""
+    return (f"tag {tag} was not built automatically: a scan builds a tag only while its tagged commit's commit time "
+            f"is at most {max_age_days} days old ([jenkins] tag_max_age_days); build it with "
+            f"`python3 -m ci jenkins trigger --branch {tag}` or Build Now on its job")
+
+
 def parse_parameters(pairs: list[str] | None) -> dict[str, str]:
     parameters: dict[str, str] = {}
     for pair in pairs or []:

@@ -299,6 +299,24 @@ def test_waiting_longer_than_the_timeout_stops_following_with_exit_3(ci, standin
     assert "was still running after 1s; it goes on in Jenkins" in run.summary
 
 
+def test_a_tag_job_with_no_build_says_why_and_trigger_builds_it(ci, standin):
+    # TagBuildStrategyImpl measures a tag's age from its tagged commit's commit time (git-plugin
+    # AbstractGitSCMSource.discoverTags), so a tag on an older commit gets a job but no build.
+    tag = standin.add_branch(JOB, "v1.2.3", tag=True)
+    status = ci("status", "--branch", "v1.2.3")
+    assert status.exit_code == 0
+    assert "tag v1.2.3 was not built automatically" in status.summary
+    assert "tagged commit's commit time" in status.summary and "7 days" in status.summary
+    assert "python3 -m ci jenkins trigger --branch v1.2.3" in status.summary
+    run = ci("trigger", "--branch", "v1.2.3", "--wait", *FAST)
+    assert run.exit_code == 0, run.err
+    assert "tag v1.2.3 was not built automatically" in run.err
+    assert f"{JOB}/v1.2.3 build #1 SUCCESS" in run.summary and len(standin.items[tag].builds) == 1
+    # A branch job without builds is only that.
+    standin.add_branch(JOB, "main")
+    assert ci("status").summary.endswith("has no builds yet (0.0s)")
+
+
 def test_status_and_logs_of_the_last_build(ci, standin):
     standin.add_branch(JOB, "main")
     assert "has no builds yet" in ci("status").summary
