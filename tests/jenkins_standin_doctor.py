@@ -1,6 +1,7 @@
 """The pages of the Jenkins stand-in that `ci jenkins doctor` reads, and the facts a test arranges for them."""
 
 import json
+import re
 from urllib.parse import unquote
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ class Facts:
     notify_tokens: set = field(default_factory=set)
     global_env: dict = field(default_factory=dict)
     clouds: dict = field(default_factory=dict)  # label -> classes of the clouds that can provision it
+    system_scoped: set = field(default_factory=set)  # ids in the root store with scope System
 
 
 class DoctorPages:
@@ -48,6 +50,8 @@ class DoctorPages:
             # Jenkins.doScriptText: Overall/Administer (RUN_SCRIPTS). Only the script doctor sends is understood.
             if user not in self.admins:
                 return 403, {}, f"{user} is missing the Overall/Administer permission\n".encode()
+            if "lookupCredentials" in query.get("script", ""):
+                return 200, {"Content-Type": "text/plain"}, self._credentials_lookup(query["script"]).encode()
             return 200, {"Content-Type": "text/plain"}, json.dumps(self.facts.global_env).encode()
         return None
 
@@ -62,6 +66,19 @@ class DoctorPages:
         return json_page({"_class": "com.cloudbees.plugins.credentials.ViewCredentialsAction", "stores": {
             store: {"_class": "com.cloudbees.plugins.credentials.CredentialsStoreAction", "domains": {
                 "_": {"credentials": [{"id": identifier} for identifier in ids]}}}}})
+
+    def _credentials_lookup(self, script: str) -> str:
+        """What doctor's lookup script prints: CredentialsProvider.lookupCredentials in the project (an ItemGroup)
+        leaves out the root store's System-scoped credentials (jenkinsci/credentials-plugin: SystemCredentialsProvider
+        .ProviderImpl.getCredentialsInItemGroup: not(withScope(SYSTEM)) unless the group is Jenkins itself) and adds
+        the project folder's own (cloudbees-folder FolderCredentialsProvider.getCredentialsInItemGroup)."""
+        name = re.search(r"getItemByFullName\('([^']*)'\)", script).group(1)
+        root = self.facts.credentials.get("", [])
+        system = [identifier for identifier in root if identifier in self.facts.system_scoped]
+        if (name,) not in self.items or self.items[(name,)].kind != "multibranch":
+            return json.dumps({"usable": None, "system": system})
+        usable = [identifier for identifier in root if identifier not in system] + self.facts.credentials.get(name, [])
+        return json.dumps({"usable": usable, "system": system})
 
     def _notify_commit(self, query: dict) -> tuple[int, dict, bytes]:
         """jenkinsci/git-plugin: GitStatus.doNotifyCommit, with the default access control."""

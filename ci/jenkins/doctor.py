@@ -25,6 +25,26 @@ SUBMITTER_VARIABLE = "RELEASE_MANAGERS"
 GLOBAL_ENV_SCRIPT = ("def p = jenkins.model.Jenkins.get().globalNodeProperties"
                      ".get(hudson.slaves.EnvironmentVariablesNodeProperty)\n"
                      "println(groovy.json.JsonOutput.toJson(p == null ? [:] : p.envVars))")
+# Prints, as JSON, the ids of the credentials a job of the project can use and those of the root store with scope
+# System. CredentialsProvider.lookupCredentials in the project (an ItemGroup: the cast picks that overload, the
+# project being an Item too) with ACL.SYSTEM leaves out System-scoped credentials (jenkinsci/credentials-plugin:
+# src/main/java/com/cloudbees/plugins/credentials/CredentialsProvider.java lookupCredentials(Class, ItemGroup,
+# Authentication, List), SystemCredentialsProvider.java ProviderImpl.getCredentialsInItemGroup: not(withScope(SYSTEM))
+# unless the group is Jenkins itself) and includes the folder stores above (cloudbees-folder
+# FolderCredentialsProvider.getCredentialsInItemGroup). The REST pages cannot tell: CredentialsStoreAction's
+# CredentialsWrapper exports no scope.
+CREDENTIALS_SCRIPT = """import com.cloudbees.plugins.credentials.CredentialsProvider
+import com.cloudbees.plugins.credentials.CredentialsScope
+import com.cloudbees.plugins.credentials.common.StandardCredentials
+import hudson.model.ItemGroup
+import hudson.security.ACL
+import jenkins.model.Jenkins
+def root = Jenkins.get()
+def project = root.getItemByFullName('%s')
+def lookup = { group -> CredentialsProvider.lookupCredentials(StandardCredentials, (ItemGroup) group, ACL.SYSTEM, []) }
+def usable = project instanceof ItemGroup ? lookup(project).collect { it.id } : null
+def system = lookup(root).findAll { it.scope == CredentialsScope.SYSTEM }.collect { it.id }
+println(groovy.json.JsonOutput.toJson([usable: usable, system: system]))"""
 # A repository no job uses: the webhook check then triggers nothing (GitStatus answers "No git jobs ...").
 PROBE_REPOSITORY = "https://ci-jenkins-doctor.invalid/no-such-repository.git"
 
@@ -49,7 +69,9 @@ class Facts:
     jenkinsfile: str
     plugins: dict | None = None  # shortName -> (version, active)
     job_config: str | None = None
-    credential_ids: set | None = None
+    credential_ids: set | None = None  # the ids a job can use (scope checked) or the stores show (not checked)
+    credential_system_ids: set = field(default_factory=set)
+    credential_scope_checked: bool = False
     computers: list | None = None
     label_clouds: dict | None = None  # label -> the classes of the clouds that can provision it
     global_env: dict | None = None
@@ -64,6 +86,10 @@ def credential_ids(jenkinsfile: str) -> list[str]:
 
 def agent_labels(jenkinsfile: str) -> list[str]:
     return list(dict.fromkeys(re.findall(r"\blabel\s+'([^']+)'", jenkinsfile)))
+
+
+def credentials_script(job_name: str) -> str:
+    return CREDENTIALS_SCRIPT % job_name.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def global_env_from(script_output: str) -> dict:
@@ -149,9 +175,15 @@ def _credentials(facts: Facts) -> Check:
         return _cannot("credentials", facts, "credentials",
                        "run doctor as a user with Credentials/View on Jenkins and the job")
     missing = [identifier for identifier in wanted if identifier not in facts.credential_ids]
-    found = f"{', '.join(wanted)} visible to the job" if not missing else f"missing {', '.join(missing)}"
-    return Check("credentials", not missing, found,
-                 "add them in Manage Jenkins » Credentials (System, global domain) or in the job's folder store")
+    if not missing:
+        return Check("credentials", True, f"{', '.join(wanted)} usable by the job" if facts.credential_scope_checked
+                     else f"{', '.join(wanted)} visible to the job (scope not checked: needs an administrator)")
+    system = [identifier for identifier in missing if identifier in facts.credential_system_ids]
+    absent = [identifier for identifier in missing if identifier not in system]
+    found = "; ".join([f"missing {', '.join(absent)}"] * bool(absent) +
+                      [f"{', '.join(system)}: scope System: jobs cannot use it; make it Global"] * bool(system))
+    return Check("credentials", False, found, "add them in Manage Jenkins » Credentials with scope Global (global "
+                                              "domain), or in the project's folder store")
 
 
 def _agent(facts: Facts) -> Check:

@@ -101,6 +101,9 @@ def plain_job(standin):
     ("tag build strategy", no_tag_strategy, "missing TagBuildStrategyImpl"),
     ("credentials", lambda standin: standin.facts.credentials.update({"": ["model-registry"]}),
      "missing deploy-ssh-key, deploy-known-hosts -> add them"),
+    # The REST pages show a System-scoped credential like any other; only the lookup in the job's context tells.
+    ("credentials", lambda standin: standin.facts.system_scoped.add("deploy-ssh-key"),
+     "deploy-ssh-key: scope System: jobs cannot use it; make it Global -> add them"),
     ("agent", lambda standin: standin.facts.computers.__setitem__(1, ("agent-1", False, ("docker",), 2)),
      "no online agent with an executor and no cloud has label docker"),
     ("release managers", lambda standin: standin.facts.global_env.update({"RELEASE_MANAGERS": "ops"}),
@@ -144,3 +147,4 @@ def test_what_a_user_without_admin_rights_cannot_see_is_a_failed_check_naming_th
     assert "Overall/SystemRead" in found["plugins"]
     assert "cannot check" in found["release managers"] and "Overall/Administer" in found["release managers"]
     assert found["agent"].startswith("ok")
+    assert found["credentials"].startswith("ok") and "scope not checked" in found["credentials"]
