@@ -130,13 +130,12 @@ class JenkinsConfig:
     branch: str = "main"
     # The Jenkins credentials id for the checkout; empty for a repository Jenkins reads anonymously.
     scm_credentials_id: str = ""
-    # SCM polling is the fallback: a push reaches Jenkins through the git plugin's /git/notifyCommit webhook.
-    poll_schedule: str = "H/5 * * * *"
-    # How often the multibranch project rescans the repository for new branches and tags when no webhook came
-    # (cloudbees-folder's PeriodicFolderTrigger: a number with m, h or d).
-    scan_interval: str = "1h"
-    # A tag older than this when a scan first sees it is not built (the first scan would otherwise build every
-    # old release tag).
+    # How often the multibranch project rescans the repository for new branches and tags when no webhook came:
+    # the only fallback, the Jenkinsfile has no pollSCM (cloudbees-folder's PeriodicFolderTrigger: a number with m,
+    # h or d; 5m is one of its own choices, DescriptorImpl.doFillIntervalItems).
+    scan_interval: str = "5m"
+    # A tag whose tagged commit's commit time is older than this when a scan sees it is not built automatically
+    # (the first scan would otherwise build every old release tag); `ci jenkins trigger --branch <tag>` builds it.
     tag_max_age_days: int = 7
     # The Jenkins user or group allowed to answer the pipeline's approval input.
     release_managers: str = "release-managers"

@@ -121,14 +121,14 @@ class JenkinsStandIn(InputPages, DoctorPages):
         with self.lock:
             self._create((name,), config_xml)
 
-    def add_branch(self, project: str, branch: str, parameters: list[str] | None = None) -> tuple:
+    def add_branch(self, project: str, branch: str, parameters: list[str] | None = None, tag: bool = False) -> tuple:
         """A branch or tag job, as a scan of the project's source makes it (named as branch-api's NameEncoder)."""
         from ci.jenkins.paths import branch_item_name
         with self.lock:
             if (project,) not in self.items:
                 self.items[(project,)] = Item("multibranch", f"<{MULTIBRANCH_CLASS}/>")
             key = (project, branch_item_name(branch))
-            self.items[key] = Item("branch", parameters=parameters)
+            self.items[key] = Item("branch", parameters=parameters, tag=tag)
             return key
 
     def script_next_builds(self, job: tuple, *scripts: BuildScript) -> None:
@@ -240,6 +240,14 @@ class JenkinsStandIn(InputPages, DoctorPages):
             return 200, {}, b""
         if rest in ("build", "buildWithParameters") and method == "POST" and item.kind != "multibranch":
             return self._queue_build(key, item, rest == "buildWithParameters", query)
+        if rest == "view/tags/api/json" and method == "GET" and item.kind == "multibranch":
+            # One view per SCMHeadCategory, named as it: scm-api TagSCMHeadCategory is "tags" (jenkinsci/branch-api-
+            # plugin: src/main/java/jenkins/branch/MultiBranchProjectViewHolder.java ensureViews, BaseView).
+            tags = [child for child in self.items if child[:-1] == key and self.items[child].tag]
+            if not tags:
+                return 404, {}, b"Not Found\n"
+            return _json({"_class": "jenkins.branch.MultiBranchProjectViewHolder$ViewImpl", "jobs": [
+                {"_class": PIPELINE_JOB_CLASS, "name": child[-1]} for child in tags]})
         if rest == "credentials/api/json" and method == "GET":
             return self._credentials(key[0] if len(key) == 1 else None)
         build_match = re.fullmatch(r"(\d+)/(.*)", rest)

@@ -1,6 +1,8 @@
 """The pages of the Jenkins stand-in that `ci jenkins doctor` reads, and the facts a test arranges for them."""
 
 import json
+import re
+from urllib.parse import unquote
 from dataclasses import dataclass, field
 
 
@@ -14,6 +16,8 @@ class Facts:
     credentials: dict = field(default_factory=dict)  # "" (the root) or a job name -> ids
     notify_tokens: set = field(default_factory=set)
     global_env: dict = field(default_factory=dict)
+    clouds: dict = field(default_factory=dict)  # label -> classes of the clouds that can provision it
+    system_scoped: set = field(default_factory=set)  # ids in the root store with scope System
 
 
 class DoctorPages:
@@ -33,12 +37,21 @@ class DoctorPages:
                 {"displayName": name, "offline": not online, "numExecutors": executors,
                  "assignedLabels": [{"name": label} for label in (name, *labels)]}
                 for name, online, labels, executors in self.facts.computers]})
+        if method == "GET" and path.startswith("/label/") and path.endswith("/api/json"):
+            # Jenkins.getLabel(expr) makes any label on demand; Label.getNodes and getClouds (canProvision) are
+            # @Exported, a Cloud shows only its _class (jenkinsci/jenkins: core/src/main/java/hudson/model/Label.java).
+            label = unquote(path[len("/label/"):-len("/api/json")])
+            nodes = [{"nodeName": name} for name, _, labels, _ in self.facts.computers if label in (name, *labels)]
+            return json_page({"_class": "hudson.model.labels.LabelAtom", "nodes": nodes, "clouds": [
+                {"_class": name} for name in self.facts.clouds.get(label, [])]})
         if method == "GET" and path == "/credentials/api/json":
             return self._credentials("")
         if method == "POST" and path == "/scriptText":
             # Jenkins.doScriptText: Overall/Administer (RUN_SCRIPTS). Only the script doctor sends is understood.
             if user not in self.admins:
                 return 403, {}, f"{user} is missing the Overall/Administer permission\n".encode()
+            if "lookupCredentials" in query.get("script", ""):
+                return 200, {"Content-Type": "text/plain"}, self._credentials_lookup(query["script"]).encode()
             return 200, {"Content-Type": "text/plain"}, json.dumps(self.facts.global_env).encode()
         return None
 
@@ -53,6 +66,19 @@ class DoctorPages:
         return json_page({"_class": "com.cloudbees.plugins.credentials.ViewCredentialsAction", "stores": {
             store: {"_class": "com.cloudbees.plugins.credentials.CredentialsStoreAction", "domains": {
                 "_": {"credentials": [{"id": identifier} for identifier in ids]}}}}})
+
+    def _credentials_lookup(self, script: str) -> str:
+        """What doctor's lookup script prints: CredentialsProvider.lookupCredentials in the project (an ItemGroup)
+        leaves out the root store's System-scoped credentials (jenkinsci/credentials-plugin: SystemCredentialsProvider
+        .ProviderImpl.getCredentialsInItemGroup: not(withScope(SYSTEM)) unless the group is Jenkins itself) and adds
+        the project folder's own (cloudbees-folder FolderCredentialsProvider.getCredentialsInItemGroup)."""
+        name = re.search(r"getItemByFullName\('([^']*)'\)", script).group(1)
+        root = self.facts.credentials.get("", [])
+        system = [identifier for identifier in root if identifier in self.facts.system_scoped]
+        if (name,) not in self.items or self.items[(name,)].kind != "multibranch":
+            return json.dumps({"usable": None, "system": system})
+        usable = [identifier for identifier in root if identifier not in system] + self.facts.credentials.get(name, [])
+        return json.dumps({"usable": usable, "system": system})
 
     def _notify_commit(self, query: dict) -> tuple[int, dict, bytes]:
         """jenkinsci/git-plugin: GitStatus.doNotifyCommit, with the default access control."""

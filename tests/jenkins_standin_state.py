@@ -3,7 +3,6 @@ how Jenkins re-saves a posted config.xml. Each behaviour names the real source i
 
 import re
 import time
-import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
@@ -135,8 +134,10 @@ class Build:
         if not self.had_input:
             return []
         if plugin_release(input_step_version) < plugin_release("466"):
-            # Assumed, not verified: an action that is no @ExportedBean shows only its class.
-            return [{"_class": INPUT_ACTION_CLASS}]
+            # An action that is no @ExportedBean (InputAction before commit 987738a) has no Model, so Stapler writes
+            # it as {} with no _class (jenkinsci/stapler: core/src/main/java/org/kohsuke/stapler/export/
+            # Property.java, writeBuffered -> writeValue with skipIfFail: startObject(); endObject()).
+            return [{}]
         step = self.waiting
         executions = [] if step is None else [{
             "_class": "org.jenkinsci.plugins.workflow.support.steps.input.InputStepExecution", "id": step.id,
@@ -169,6 +170,8 @@ class Item:
     builds: list = field(default_factory=list)
     # Declared parameter names (a ParametersDefinitionProperty), or None for a job that declares none.
     parameters: list | None = None
+    # A tag's job (a TagSCMHead): listed in the project's "tags" view.
+    tag: bool = False
 
 
 def as_jenkins_stores_it(config_xml: str) -> str:
@@ -177,7 +180,9 @@ def as_jenkins_stores_it(config_xml: str) -> str:
     project these are the elements of jenkinsci/branch-api-plugin: src/test/resources/jenkins/branch/
     MultiBranchProjectSourcesTest/oldMBPWithIds/jobs/mbp/config.xml: folderViews, healthMetrics and icon with owner
     references (AbstractFolder.init), the branch property strategy (BranchSource.getStrategy's default), and an
-    <id> for a source posted without one (SCMSource.getId makes a UUID)."""
+    <id> for a source posted without one: "1", "2", ... (jenkinsci/branch-api-plugin: src/main/java/jenkins/branch/
+    MultiBranchProject.java, buildSourceMap: "Generate ids of the form "1", "2", … on demand"; scm-api's
+    SCMSource.getId only turns a null id into "")."""
     root = ET.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>\s*", "", config_xml))
     if root.tag == MULTIBRANCH_CLASS:
         _fill_multibranch_defaults(root)
@@ -207,12 +212,19 @@ def _fill_multibranch_defaults(root: ET.Element) -> None:
                 ET.SubElement(worst, "nonRecursive").text = "false"
             root.insert(position, element)
             position += 1
+    taken = {source.findtext("id") for source in root.iter("source")}
     for branch_source in root.iter("jenkins.branch.BranchSource"):
         source = branch_source.find("source")
-        if source is not None and source.find("id") is None:
-            identifier = ET.Element("id")
-            identifier.text = str(uuid.uuid4())
-            source.insert(0, identifier)
+        if source is not None and not (source.findtext("id") or "").strip():
+            count = 1
+            while str(count) in taken:  # MultiBranchProject.buildSourceMap: the first number not taken
+                count += 1
+            taken.add(str(count))
+            identifier = source.find("id")
+            if identifier is None:
+                identifier = ET.Element("id")
+                source.insert(0, identifier)
+            identifier.text = str(count)
         if branch_source.find("strategy") is None:
             strategy = ET.Element("strategy", {"class": "jenkins.branch.DefaultBranchPropertyStrategy"})
             ET.SubElement(strategy, "properties", {"class": "empty-list"})

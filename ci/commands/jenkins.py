@@ -10,13 +10,15 @@ from ci.config import JenkinsConfig
 from ci.console import info, progress
 from ci.errors import CannotRun, UserError
 from ci.executor.jenkins import JenkinsSession
-from ci.jenkins.answers import (PendingInput, QueueState, build_status, check_parameters, choose_input,
-                                describe_build, evidence_links, exit_code_for_result, format_duration,
-                                job_parameter_names, parse_parameters, pending_inputs, queue_state)
+from ci.jenkins.answers import (INPUTS_UNSEEN, PendingInput, QueueState, build_status, check_parameters,
+                                choose_input, describe_build, evidence_links, exit_code_for_result, format_duration,
+                                inputs_unseen, job_parameter_names, parse_parameters, pending_inputs, queue_state,
+                                unbuilt_tag_note)
 from ci.jenkins.connection import connection_from, connection_warnings
 from ci.jenkins.failures import JenkinsFailure, error_for_failure
 from ci.jenkins.job_xml import job_config_xml, sync_plan
-from ci.jenkins.paths import PROJECT_TREE, JobRef, branch_job, child_job, jenkins_input_id, project_job
+from ci.jenkins.paths import (PROJECT_TREE, JobRef, branch_item_name, branch_job, child_job, jenkins_input_id,
+                              project_job, tags_view_path)
 from ci.jenkins.webhook import webhook_line
 
 NAME = "jenkins"
@@ -126,15 +128,19 @@ def sync_job(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
         session.update_job(project, plan.config_xml)
     info(webhook_line(session.connection.url, jenkins.scm_url))
     return Outcome.ok(f"job {jenkins.job_name} {_past(plan.action)}: Multibranch Pipeline of {jenkins.scm_url} "
-                      f"({jenkins.jenkinsfile}; branches, and tags at most {jenkins.tag_max_age_days} days old), "
+                      f"({jenkins.jenkinsfile}; branches, and tags on commits at most {jenkins.tag_max_age_days} "
+                      f"days old), "
                       f"scanned every {jenkins.scan_interval} and on each push webhook")
 
 
 def trigger(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
     job = _branch(jenkins, args.branch)
     parameters = parse_parameters(args.param)
-    declared = job_parameter_names(session.job_info(job))
+    info_json = session.job_info(job)
+    declared = job_parameter_names(info_json)
     check_parameters(parameters, declared, job.label)
+    if not info_json.get("lastBuild") and _is_tag(session, jenkins, args.branch):
+        progress(unbuilt_tag_note(args.branch, jenkins.tag_max_age_days))
     deadline = time.monotonic() + args.timeout
     queue_id = session.queue_build(job, parameters, parameterized=declared is not None)
     shown = ", ".join(f"{name}={value}" for name, value in parameters.items())
@@ -163,6 +169,9 @@ def status(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
     job = _branch(jenkins, args.branch)
     number = args.build if args.build is not None else _last_build_number(session, job)
     if number is None:
+        if _is_tag(session, jenkins, args.branch):
+            return Outcome.ok(f"job {job.label} has no builds yet: "
+                              f"{unbuilt_tag_note(args.branch, jenkins.tag_max_age_days)}")
         return Outcome.ok(f"job {job.label} has no builds yet")
     build = build_status(session.build_info(job, number), time.time())
     info(f"build     #{build.number} of {job.label}")
@@ -194,7 +203,11 @@ def logs(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
 def pending(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
     jobs = [_branch(jenkins, args.branch)] if args.branch else _project_jobs(session, jenkins)
     waiting = [entry for job in jobs for entry in _waiting_builds(session, job, None, args.recent)]
+    _refuse_unseen(waiting)
     for job, build, inputs in waiting:
+        if not inputs:
+            info(f"build #{build['number']} of {job.label}: {INPUTS_UNSEEN}")
+            continue
         info(f"build #{build['number']} of {job.label}: {build.get('url', '')}")
         branch = job.label.split("/")[-1]
         for item in inputs:
@@ -208,6 +221,7 @@ def pending(args, jenkins: JenkinsConfig, session: JenkinsSession) -> Outcome:
         for link in links:
             info(f"    {link}")
     count = sum(len(inputs) for _, _, inputs in waiting)
+    waiting = [entry for entry in waiting if entry[2]]
     where = jobs[0].label if args.branch else jenkins.job_name
     if not count:
         return Outcome.ok(f"nothing in {where} is waiting for input (the {args.recent} newest builds of each job "
@@ -234,6 +248,7 @@ def _settle(args, jenkins: JenkinsConfig, session: JenkinsSession, approve: bool
         chosen = PendingInput(jobs[0].label, args.build, jenkins_input_id(args.input_id), "", "", None)
     else:
         waiting = [entry for job in jobs for entry in _waiting_builds(session, job, args.build, args.recent)]
+        _refuse_unseen(waiting)
         where = jobs[0].label if args.branch or args.build is not None else jenkins.job_name
         chosen = choose_input([item for _, _, inputs in waiting for item in inputs], where, args.build,
                               args.input_id)
@@ -250,6 +265,18 @@ ACTIONS = {"sync-job": sync_job, "trigger": trigger, "status": status, "logs": l
 
 def _branch(jenkins: JenkinsConfig, branch: str | None) -> JobRef:
     return branch_job(jenkins, branch or jenkins.branch)
+
+
+def _is_tag(session: JenkinsSession, jenkins: JenkinsConfig, branch: str | None) -> bool:
+    if not branch:
+        return False
+    try:
+        view = session.get_json("read", f"the tags of {jenkins.job_name}", tags_view_path(project_job(jenkins)))
+    except JenkinsFailure as failure:
+        if failure.status == 404:
+            return False
+        raise
+    return branch_item_name(branch) in {job.get("name") for job in view.get("jobs") or []}
 
 
 def _project_jobs(session: JenkinsSession, jenkins: JenkinsConfig) -> list[JobRef]:
@@ -272,9 +299,17 @@ def _waiting_builds(session: JenkinsSession, job: JobRef, build_number: int | No
         if not build.get("building"):
             continue
         inputs = pending_inputs(job.label, build)
-        if inputs:
+        if inputs or inputs_unseen(build):
             waiting.append((job, build, inputs))
     return waiting
+
+
+def _refuse_unseen(waiting: list[tuple[JobRef, dict, list[PendingInput]]]) -> None:
+    """"Nothing is waiting" only when Jenkins could have shown an input: a running build's unexported actions
+    with no InputAction may be an input step too old to show one."""
+    unseen = [f"build #{build['number']} of {job.label}" for job, build, inputs in waiting if not inputs]
+    if unseen and not any(inputs for _, _, inputs in waiting):
+        raise CannotRun(f"{', '.join(unseen)}: {INPUTS_UNSEEN}")
 
 
 def _wait_until_started(session: JenkinsSession, job: JobRef, queue_id: int, args, deadline: float) -> QueueState:

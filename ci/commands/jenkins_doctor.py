@@ -1,12 +1,15 @@
 """`ci jenkins doctor` (an action of ci/commands/jenkins.py): read what doctor checks, print one line per check."""
 
+import json
+
 from ci.commands.outcome import Outcome
 from ci.config import JenkinsConfig
 from ci.console import info
 from ci.executor.jenkins import JenkinsSession
-from ci.jenkins.doctor import GLOBAL_ENV_SCRIPT, PROBE_REPOSITORY, Facts, checks, global_env_from
+from ci.jenkins.doctor import (GLOBAL_ENV_SCRIPT, PROBE_REPOSITORY, Facts, agent_labels, checks, credentials_script,
+                               global_env_from)
 from ci.jenkins.failures import JenkinsFailure
-from ci.jenkins.paths import COMPUTERS_PATH, PLUGINS_PATH, JobRef, credentials_path, project_job
+from ci.jenkins.paths import COMPUTERS_PATH, PLUGINS_PATH, JobRef, credentials_path, label_path, project_job
 from ci.jenkins.webhook import TOKEN_VARIABLE
 
 
@@ -17,9 +20,17 @@ def run(ctx, jenkins: JenkinsConfig, session: JenkinsSession, version: str) -> O
         plugin["shortName"]: (plugin.get("version", ""), bool(plugin.get("active")))
         for plugin in session.get_json("read", "the plugins", PLUGINS_PATH).get("plugins", [])})
     facts.job_config = _read(facts, "job", lambda: _job_config(session, project))
-    facts.credential_ids = _read(facts, "credentials", lambda: _credential_ids(session, project))
+    scoped = _usable_credentials(session, project)
+    if scoped is not None:
+        facts.credential_ids, facts.credential_system_ids = scoped
+        facts.credential_scope_checked = True
+    else:
+        facts.credential_ids = _read(facts, "credentials", lambda: _credential_ids(session, project))
     facts.computers = _read(facts, "agent", lambda: session.get_json("read", "the agents", COMPUTERS_PATH)
                             .get("computer", []))
+    facts.label_clouds = _read(facts, "agent", lambda: {
+        label: [cloud.get("_class", "") for cloud in session.get_json("read", f"label {label}", label_path(label))
+                .get("clouds") or []] for label in agent_labels(facts.jenkinsfile)})
     facts.global_env = _read(facts, "global_env", lambda: global_env_from(
         session.script_text(GLOBAL_ENV_SCRIPT)))
     token = ctx.environ.get(TOKEN_VARIABLE, "").strip() or None
@@ -40,6 +51,18 @@ def _job_config(session: JenkinsSession, project: JobRef) -> str:
     if config is None:
         raise JenkinsFailure("read", f"job {project.label}", 404, f"no job {project.label}")
     return config
+
+
+def _usable_credentials(session: JenkinsSession, project: JobRef) -> tuple[set[str], set[str]] | None:
+    """(ids a job of the project can use, System-scoped ids of the root store), looked up in the project's context;
+    None for a user who may not run scripts, or when there is no project yet (the job check says so)."""
+    try:
+        found = json.loads(session.script_text(credentials_script(project.label)).strip() or "{}")
+    except (JenkinsFailure, ValueError):
+        return None
+    if found.get("usable") is None:
+        return None
+    return set(found["usable"]), set(found.get("system") or [])
 
 
 def _credential_ids(session: JenkinsSession, project: JobRef) -> set[str]:

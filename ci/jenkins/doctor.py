@@ -13,37 +13,38 @@ from dataclasses import dataclass, field
 from ci.config import JenkinsConfig
 from ci.jenkins import job_xml
 from ci.jenkins.answers import INPUT_STEP_EXPORTS_SINCE
+from ci.jenkins.step_plugins import required_plugins
 from ci.jenkins.webhook import TOKEN_PLACE, TOKEN_VARIABLE
 
 # The oldest core the current releases of the plugins below run on: pipeline-input-step 532.v9e7466cb_4406 (the
 # JENKINS-40594 fix) is built against jenkins.version 2.479.1 (its pom.xml).
 MIN_JENKINS = "2.479.1"
-# Which plugin gives each Jenkinsfile construct. Verified in this repository's sources: input (pipeline-input-step),
-# the multibranch job's classes (workflow-multibranch, branch-api, cloudbees-folder, git, basic-branch-build-
-# strategies). The others are the plugins the Pipeline Steps Reference (jenkins.io/doc/pipeline/steps) lists each
-# step under; they were not re-read in source here.
-STEP_PLUGINS = (
-    (r"\bpipeline\s*\{", "pipeline-model-definition"),
-    (r"\bagent\s*\{|\bsh\s*[('\"]", "workflow-durable-task-step"),
-    (r"\btimeout\s*\(|\bstash\s*\(|\bunstash\b", "workflow-basic-steps"),
-    (r"\btimestamps\s*\(", "timestamper"),
-    (r"\bcheckout\s+scm\b", "workflow-scm-step"),
-    (r"\binput\s*\(", "pipeline-input-step"),
-    (r"\bmilestone\s*\(", "pipeline-milestone-step"),
-    (r"\block\s*\(", "lockable-resources"),
-    (r"\bwithCredentials\s*\(", "credentials-binding"),
-    (r"\bsshUserPrivateKey\s*\(", "ssh-credentials"),
-    (r"\bfile\s*\(\s*credentialsId", "plain-credentials"),
-    (r"\bjunit\s*\(", "junit"),
-)
-JOB_PLUGINS = ("workflow-multibranch", "branch-api", "cloudbees-folder", "git", "basic-branch-build-strategies",
-               "credentials")
 # The Jenkinsfile's input reads its submitters from this global variable, else release-managers.
 SUBMITTER_VARIABLE = "RELEASE_MANAGERS"
 # Prints the global environment variables (Manage Jenkins » System » Global properties) as JSON.
 GLOBAL_ENV_SCRIPT = ("def p = jenkins.model.Jenkins.get().globalNodeProperties"
                      ".get(hudson.slaves.EnvironmentVariablesNodeProperty)\n"
                      "println(groovy.json.JsonOutput.toJson(p == null ? [:] : p.envVars))")
+# Prints, as JSON, the ids of the credentials a job of the project can use and those of the root store with scope
+# System. CredentialsProvider.lookupCredentials in the project (an ItemGroup: the cast picks that overload, the
+# project being an Item too) with ACL.SYSTEM leaves out System-scoped credentials (jenkinsci/credentials-plugin:
+# src/main/java/com/cloudbees/plugins/credentials/CredentialsProvider.java lookupCredentials(Class, ItemGroup,
+# Authentication, List), SystemCredentialsProvider.java ProviderImpl.getCredentialsInItemGroup: not(withScope(SYSTEM))
+# unless the group is Jenkins itself) and includes the folder stores above (cloudbees-folder
+# FolderCredentialsProvider.getCredentialsInItemGroup). The REST pages cannot tell: CredentialsStoreAction's
+# CredentialsWrapper exports no scope.
+CREDENTIALS_SCRIPT = """import com.cloudbees.plugins.credentials.CredentialsProvider
+import com.cloudbees.plugins.credentials.CredentialsScope
+import com.cloudbees.plugins.credentials.common.StandardCredentials
+import hudson.model.ItemGroup
+import hudson.security.ACL
+import jenkins.model.Jenkins
+def root = Jenkins.get()
+def project = root.getItemByFullName('%s')
+def lookup = { group -> CredentialsProvider.lookupCredentials(StandardCredentials, (ItemGroup) group, ACL.SYSTEM, []) }
+def usable = project instanceof ItemGroup ? lookup(project).collect { it.id } : null
+def system = lookup(root).findAll { it.scope == CredentialsScope.SYSTEM }.collect { it.id }
+println(groovy.json.JsonOutput.toJson([usable: usable, system: system]))"""
 # A repository no job uses: the webhook check then triggers nothing (GitStatus answers "No git jobs ...").
 PROBE_REPOSITORY = "https://ci-jenkins-doctor.invalid/no-such-repository.git"
 
@@ -68,17 +69,15 @@ class Facts:
     jenkinsfile: str
     plugins: dict | None = None  # shortName -> (version, active)
     job_config: str | None = None
-    credential_ids: set | None = None
+    credential_ids: set | None = None  # the ids a job can use (scope checked) or the stores show (not checked)
+    credential_system_ids: set = field(default_factory=set)
+    credential_scope_checked: bool = False
     computers: list | None = None
+    label_clouds: dict | None = None  # label -> the classes of the clouds that can provision it
     global_env: dict | None = None
     webhook_status: int | None = None
     webhook_token_given: bool = False
     unreadable: dict = field(default_factory=dict)
-
-
-def required_plugins(jenkinsfile: str) -> list[str]:
-    needed = [plugin for pattern, plugin in STEP_PLUGINS if re.search(pattern, jenkinsfile)]
-    return list(dict.fromkeys(needed + list(JOB_PLUGINS)))
 
 
 def credential_ids(jenkinsfile: str) -> list[str]:
@@ -87,6 +86,10 @@ def credential_ids(jenkinsfile: str) -> list[str]:
 
 def agent_labels(jenkinsfile: str) -> list[str]:
     return list(dict.fromkeys(re.findall(r"\blabel\s+'([^']+)'", jenkinsfile)))
+
+
+def credentials_script(job_name: str) -> str:
+    return CREDENTIALS_SCRIPT % job_name.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def global_env_from(script_output: str) -> dict:
@@ -172,22 +175,34 @@ def _credentials(facts: Facts) -> Check:
         return _cannot("credentials", facts, "credentials",
                        "run doctor as a user with Credentials/View on Jenkins and the job")
     missing = [identifier for identifier in wanted if identifier not in facts.credential_ids]
-    found = f"{', '.join(wanted)} visible to the job" if not missing else f"missing {', '.join(missing)}"
-    return Check("credentials", not missing, found,
-                 "add them in Manage Jenkins » Credentials (System, global domain) or in the job's folder store")
+    if not missing:
+        return Check("credentials", True, f"{', '.join(wanted)} usable by the job" if facts.credential_scope_checked
+                     else f"{', '.join(wanted)} visible to the job (scope not checked: needs an administrator)")
+    system = [identifier for identifier in missing if identifier in facts.credential_system_ids]
+    absent = [identifier for identifier in missing if identifier not in system]
+    found = "; ".join([f"missing {', '.join(absent)}"] * bool(absent) +
+                      [f"{', '.join(system)}: scope System: jobs cannot use it; make it Global"] * bool(system))
+    return Check("credentials", False, found, "add them in Manage Jenkins » Credentials with scope Global (global "
+                                              "domain), or in the project's folder store")
 
 
 def _agent(facts: Facts) -> Check:
     labels = agent_labels(facts.jenkinsfile)
     if facts.computers is None:
         return _cannot("agent", facts, "agent", "run doctor as a user with Overall/Read")
-    missing = [label for label in labels if not any(
+    online = [label for label in labels if any(
         not computer.get("offline") and computer.get("numExecutors", 0) > 0
         and label in {item.get("name") for item in computer.get("assignedLabels") or []}
         for computer in facts.computers)]
-    return Check("agent", not missing, f"online agents with executors for {', '.join(labels)}" if not missing
-                 else f"no online agent with an executor has label {', '.join(missing)}",
-                 "connect an agent with Docker and give it that label (Manage Jenkins » Nodes)")
+    clouds = {label: (facts.label_clouds or {}).get(label) or [] for label in labels if label not in online}
+    missing = [label for label, provisioning in clouds.items() if not provisioning]
+    found = "; ".join([f"online agents with executors for {', '.join(online)}"] * bool(online) + [
+        f"{label} from cloud {', '.join(name.rsplit('.', 1)[-1] for name in provisioning)}"
+        for label, provisioning in clouds.items() if provisioning])
+    return Check("agent", not missing, found if not missing
+                 else f"no online agent with an executor and no cloud has label {', '.join(missing)}",
+                 "connect an agent with Docker and give it that label (Manage Jenkins » Nodes), or a cloud "
+                 "that provisions it (Manage Jenkins » Clouds)")
 
 
 def _submitters(facts: Facts, jenkins: JenkinsConfig) -> Check:

@@ -10,7 +10,8 @@ so fields, not constructor arguments, are what count):
   traits/BranchDiscoveryTrait.java and traits/TagDiscoveryTrait.java;
 - jenkinsci/basic-branch-build-strategies-plugin: src/main/java/jenkins/branch/buildstrategies/basic/
   BranchBuildStrategyImpl.java (regular branches, never tags) and TagBuildStrategyImpl.java (atLeastMillis,
-  atMostMillis: a tag older than atMostMillis is not built automatically);
+  atMostMillis: a tag older than atMostMillis is not built automatically, its age being that of its tagged commit's
+  commit time: git-plugin AbstractGitSCMSource.discoverTags makes GitTagSCMHead(name, commit.getCommitTime()));
 - jenkinsci/cloudbees-folder-plugin: computed/PeriodicFolderTrigger.java (spec from toCrontab(interval), interval in
   milliseconds) and computed/DefaultOrphanedItemStrategy.
 """

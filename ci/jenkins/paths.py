@@ -20,6 +20,11 @@ BUILD_TREE = ("number,url,building,result,duration,timestamp,artifacts[relativeP
 JOB_TREE = ("_class,name,url,builds[number,url],lastBuild[number,url],"
             "property[_class,parameterDefinitions[name,type]]")
 PROJECT_TREE = "_class,name,url,jobs[_class,name,url]"
+# The project's tag jobs: a multibranch project has one view per SCMHeadCategory, named as it, and scm-api's
+# TagSCMHeadCategory is "tags" (jenkinsci/branch-api-plugin: src/main/java/jenkins/branch/
+# MultiBranchProjectViewHolder.java ensureViews, BaseView; jenkinsci/scm-api-plugin: jenkins/scm/impl/
+# TagSCMHeadCategory.java). No tag discovered, no such view (404).
+TAGS_VIEW = "view/tags/api/json?tree=jobs[name]"
 # The form the input step's `proceed` reads with Stapler's getSubmittedForm(), which wants a `json` field
 # (jenkinsci/stapler: core/src/main/java/org/kohsuke/stapler/RequestImpl.java, getSubmittedForm: 400
 # "Nothing is submitted" without one). No parameters: the
@@ -65,6 +70,10 @@ def branch_item_name(branch: str) -> str:
 def job_path(job: JobRef) -> str:
     """job/a/job/b/: each item name URL-encoded once more, as Jenkins's own links do (`%` becomes `%25`)."""
     return "".join(f"job/{quote(name, safe='')}/" for name in job.names)
+
+
+def tags_view_path(project: JobRef) -> str:
+    return f"{job_path(project)}{TAGS_VIEW}"
 
 
 def api_path(job: JobRef, tree: str) -> str:
@@ -118,6 +127,13 @@ def queue_item_path(queue_id: int) -> str:
 # hudson/PluginWrapper.java, hudson/model/ComputerSet.java, hudson/model/Computer.java).
 PLUGINS_PATH = "pluginManager/api/json?tree=plugins[shortName,version,active]"
 COMPUTERS_PATH = "computer/api/json?tree=computer[displayName,offline,numExecutors,assignedLabels[name]]"
+
+
+def label_path(label: str) -> str:
+    """A label's page (Jenkins.getLabel): Label exports `nodes` and `clouds`, the clouds whose canProvision(label)
+    is true, so an agent a cloud starts on demand counts (jenkinsci/jenkins: core/src/main/java/hudson/model/
+    Label.java getNodes, getClouds). A Cloud exports only its class and actions (Actionable)."""
+    return f"label/{quote(label, safe='')}/api/json?{urlencode({'tree': 'nodes[nodeName],clouds[_class]'})}"
 
 
 def credentials_path(owner: JobRef) -> str:

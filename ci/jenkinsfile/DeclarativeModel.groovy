@@ -136,9 +136,26 @@ class DeclarativeModel {
               : [line: agentCall.lineNumber, kind: 'empty']
     }
 
+    // Each option (or trigger) with the calls in its arguments (buildDiscarder(logRotator(...))).
     static List<Map> options(MethodCallExpression optionsCall) {
         def body = closureOf(optionsCall)
-        body ? calls(body).collect { [name: it.methodAsString, line: it.lineNumber, args: arguments(it)] } : []
+        body ? calls(body).collect {
+            [name: it.methodAsString, line: it.lineNumber, args: arguments(it), calls: callsIn(it)]
+        } : []
+    }
+
+    static List<String> callsIn(MethodCallExpression call) {
+        def found = []
+        argumentExpressions(call).findAll { !(it instanceof ClosureExpression) }.each { argument ->
+            argument.visit(new CodeVisitorSupport() {
+                @Override
+                void visitMethodCallExpression(MethodCallExpression inner) {
+                    found << inner.methodAsString
+                    super.visitMethodCallExpression(inner)
+                }
+            })
+        }
+        found
     }
 
     static Map post(MethodCallExpression postCall) {
@@ -177,6 +194,7 @@ class DeclarativeModel {
         [line   : pipelineCall.lineNumber,
          agent  : named('agent') ? agent(named('agent')) : null,
          options: named('options') ? options(named('options')) : [],
+         triggers: named('triggers') ? options(named('triggers')) : [],
          stages : named('stages') ? stages(named('stages')) : [],
          post   : named('post') ? post(named('post')) : [:]]
     }

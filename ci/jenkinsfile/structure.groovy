@@ -140,6 +140,17 @@ void checkRules(Map pipeline) {
                     "input (line ${inputs[0].input.line}): while a release waits for approval every later build " +
                     'of the job waits (or, with abortPrevious, aborts the release)'
     }
+    // This Jenkinsfile is for a Multibranch Pipeline, where every branch and tag job gets the pipeline's
+    // triggers (pipeline-model-definition model/Triggers.groovy -> PipelineTriggersJobProperty). pollSCM makes each
+    // of them poll, and each push then both re-indexes the project (git-plugin GitSCMSource.ListenerImpl) and polls
+    // every job with an SCMTrigger (git-plugin hudson/plugins/git/GitStatus.java JenkinsAbstractProjectListener);
+    // the project's scan (cloudbees-folder computed/PeriodicFolderTrigger) is the fallback. cron builds every
+    // branch and tag on a timer.
+    pipeline.triggers.findAll { it.name in ['pollSCM', 'cron'] }.each {
+        problems << "line ${it.line}: ${it.name} in a Jenkinsfile for a Multibranch Pipeline: every branch and tag " +
+                    'job would ' + (it.name == 'pollSCM' ? 'poll the repository (the project scan and the webhook ' +
+                    'already find changes)' : 'build on this timer') + '; remove it (ci.toml [jenkins] scan_interval)'
+    }
     def total = pipelineOptions.timeout ? minutes(pipelineOptions.timeout.args) : null
     inputs.findAll { total != null && it.timeout && minutes(it.timeout.args) >= total }.each {
         problems << "line ${pipelineOptions.timeout.line}: the pipeline-level timeout (${total} minutes) ends the " +

@@ -136,6 +136,9 @@ def test_the_approval_has_a_submitter_a_timeout_and_records_who_approved():
     # refuses an approval that names nobody (input returns null on pipeline-input-step before JENKINS-40594).
     assert "String approver = input(" in approve and "if (!approver) {" in approve
     assert "env.APPROVED_BY = approver" in approve
+    # error() settles the input and fails the build: it cannot be approved again, only run again.
+    refusal = "".join(re.findall(r"'([^']*)'", re.search(r"error\(((?:\s*'[^']*'\s*\+?)+)\)", approve).group(1)))
+    assert "run the build again" in refusal and "ci jenkins approve" in refusal and "532" in refusal
 
 
 STRUCTURE_CHECK = REPOSITORY_ROOT / "ci" / "jenkinsfile" / "structure.groovy"
@@ -157,6 +160,10 @@ def test_the_declarative_structure_is_valid():
      "                    options { timeout(time: 1, unit: 'HOURS') }\n",
      r"line \d+: stage 'Build' needs exactly one of steps, stages, parallel or matrix \(found 0\)"),
     ("cleanup {", "done {", r"line \d+: 'done' is not allowed in post"),
+    ("    environment {\n", "    triggers { pollSCM('H/5 * * * *') }\n    environment {\n",
+     r"line \d+: pollSCM in a Jenkinsfile for a Multibranch Pipeline"),
+    ("    environment {\n", "    triggers { cron('H 2 * * *') }\n    environment {\n",
+     r"line \d+: cron in a Jenkinsfile for a Multibranch Pipeline"),
 ])
 def test_broken_structures_are_reported_with_their_line(tmp_path, original, broken, expected):
     text = JENKINSFILE.read_text()
@@ -185,10 +192,13 @@ def test_codenarc_finds_no_error_in_the_jenkinsfile(tmp_path):
     assert summary["totalFoundErrorNumber"] == 0 and result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_poll_schedule_and_release_managers_match_ci_toml():
+def test_no_trigger_polls_or_builds_on_a_schedule_and_release_managers_match_ci_toml():
     config = load_config(REPOSITORY_ROOT, environ={})
     text = JENKINSFILE.read_text()
-    assert re.findall(r"pollSCM\('([^']+)'\)", text) == [config.jenkins.poll_schedule]
+    # Multibranch: the project's scan (scan_interval) is the fallback for a missed webhook.
+    assert not re.search(r"\b(pollSCM|cron)\s*\(", text) and "triggers {" not in text
+    assert not hasattr(config.jenkins, "poll_schedule")
+    assert config.jenkins.scan_interval == "5m"
     assert f"env.RELEASE_MANAGERS ?: '{config.jenkins.release_managers}'" in text
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from ci.config import load_config
 from ci.errors import CannotRun
+from ci.jenkins.step_plugins import CORE_STEPS, STEP_PLUGINS, used_names
 from ci.pipeline_plan import JENKINS_TARGETS, RELEASE_TAG_REGEXP, deploy_lock
 from tests.jenkins_build_environment import (MULTIBRANCH_BRANCH, MULTIBRANCH_CHANGE_REQUEST, MULTIBRANCH_TAG,
                                              PIPELINE, build_environment, checks_out_the_built_revision)
@@ -240,3 +241,39 @@ def test_a_pipeline_timeout_longer_than_the_approval_wait_is_no_rule_break(tmp_p
 ])
 def test_the_comparators_behave_as_pipeline_model_definitions(comparator, pattern, actual, matches):
     assert compare(comparator, pattern, actual) is matches
+
+
+def called_names(model: dict) -> set[str]:
+    """Every step, option, trigger and agent name in the model: the step trees (a block's body and the calls in
+    each step's arguments, such as usernamePassword or flake8), post blocks, options (with their argument calls,
+    such as logRotator) and triggers, of the pipeline and of every stage."""
+    def tree(nodes: list[dict]):
+        for node in nodes:
+            yield node["name"]
+            yield from tree(node["body"])
+
+    def section(part: dict):
+        for option in part["options"] + part.get("triggers", []):
+            yield option["name"]
+            yield from option["calls"]
+        for nodes in part["post"].values():
+            yield from tree(nodes)
+        yield from tree(part.get("tree", []))
+        if part.get("agent") and part["agent"]["kind"] not in (None, "none", "any"):
+            yield part["agent"]["kind"]
+    return {name for part in [model, *walk(model["stages"])] for name in section(part)}
+
+
+def test_doctor_knows_the_plugin_of_every_step_option_and_trigger_the_jenkinsfile_calls(model):
+    names = called_names(model)
+    assert {"recordCoverage", "recordIssues", "flake8", "usernamePassword", "sshUserPrivateKey", "file",
+            "logRotator", "archiveArtifacts", "label"} <= names
+    assert sorted(names - set(STEP_PLUGINS) - CORE_STEPS) == [], "add each to ci/jenkins/step_plugins.py"
+    # What doctor reads from the text (it runs where groovy may not) sees every one of them.
+    assert sorted(names - set(used_names(JENKINSFILE.read_text()))) == []
+
+
+def test_a_step_doctor_does_not_know_is_caught(tmp_path):
+    copy = broken_copy(tmp_path, ("sh 'python3 -m ci lint'", "sh 'python3 -m ci lint'\n slackSend(message: 'x')"))
+    found, _ = model_of(copy)
+    assert sorted(called_names(found) - set(STEP_PLUGINS) - CORE_STEPS) == ["slackSend"]

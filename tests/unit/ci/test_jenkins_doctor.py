@@ -2,7 +2,8 @@
 
 import pytest
 
-from ci.jenkins.doctor import agent_labels, credential_ids, required_plugins
+from ci.jenkins.doctor import agent_labels, credential_ids
+from ci.jenkins.step_plugins import required_plugins
 from tests.unit.ci.test_jenkins_client import JOB, REPOSITORY_ROOT, SCM_URL, TOKENS, ci  # noqa: F401
 from tests.jenkins_standin import JenkinsStandIn
 from tests.jenkins_standin_state import INPUT_STEP_FIXED, INPUT_STEP_NO_EXPORT, JENKINS_SINCE_2_524
@@ -85,6 +86,10 @@ def plain_job(standin):
 @pytest.mark.parametrize("name, breaks, expected", [
     ("Jenkins version", lambda standin: setattr(standin, "jenkins_version", "2.440.3"), "upgrade Jenkins to 2.479.1"),
     ("plugins", unplug("lockable-resources"), "missing lockable-resources -> install or enable them"),
+    ("plugins", unplug("coverage"), "missing coverage -> install"),
+    ("plugins", unplug("warnings-ng"), "missing warnings-ng -> install"),
+    ("plugins", unplug("workflow-cps"), "missing workflow-cps -> install"),
+    ("plugins", unplug("workflow-job"), "missing workflow-job -> install"),
     ("plugins", lambda standin: standin.facts.plugins.update({"junit": ("1", False)}), "inactive junit"),
     ("input step REST data", lambda standin: standin.facts.plugins.update(
         {"pipeline-input-step": (INPUT_STEP_NO_EXPORT, True)}), "update it to 466.v6d0a_5df34f81"),
@@ -96,8 +101,11 @@ def plain_job(standin):
     ("tag build strategy", no_tag_strategy, "missing TagBuildStrategyImpl"),
     ("credentials", lambda standin: standin.facts.credentials.update({"": ["model-registry"]}),
      "missing deploy-ssh-key, deploy-known-hosts -> add them"),
+    # The REST pages show a System-scoped credential like any other; only the lookup in the job's context tells.
+    ("credentials", lambda standin: standin.facts.system_scoped.add("deploy-ssh-key"),
+     "deploy-ssh-key: scope System: jobs cannot use it; make it Global -> add them"),
     ("agent", lambda standin: standin.facts.computers.__setitem__(1, ("agent-1", False, ("docker",), 2)),
-     "no online agent with an executor has label docker"),
+     "no online agent with an executor and no cloud has label docker"),
     ("release managers", lambda standin: standin.facts.global_env.update({"RELEASE_MANAGERS": "ops"}),
      "the approval input's submitters are ops -> set global variable RELEASE_MANAGERS=release-managers"),
     ("webhook token", lambda standin: standin.facts.notify_tokens.clear(),
@@ -113,6 +121,14 @@ def test_each_check_fails_on_its_own_with_its_fix(doctor, standin, name, breaks,
     assert failed == [name], run.err
     assert expected in found[name]
     assert f"1 of {len(found)} checks failed: {name}" in run.summary
+
+
+def test_an_agent_a_cloud_provisions_on_demand_passes(doctor, standin):
+    standin.facts.computers = [("built-in", True, (), 0)]
+    standin.facts.clouds = {"docker": ["com.nirima.jenkins.plugins.docker.DockerCloud"]}
+    run = doctor()
+    assert run.exit_code == 0, run.err
+    assert "ok   agent: docker from cloud DockerCloud" in run.err
 
 
 def test_without_the_webhook_token_doctor_cannot_check_it_and_says_so(doctor, monkeypatch):
@@ -131,3 +147,4 @@ def test_what_a_user_without_admin_rights_cannot_see_is_a_failed_check_naming_th
     assert "Overall/SystemRead" in found["plugins"]
     assert "cannot check" in found["release managers"] and "Overall/Administer" in found["release managers"]
     assert found["agent"].startswith("ok")
+    assert found["credentials"].startswith("ok") and "scope not checked" in found["credentials"]
