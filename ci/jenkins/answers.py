@@ -20,8 +20,10 @@ INPUT_ACTION_CLASS = "org.jenkinsci.plugins.workflow.support.steps.input.InputAc
 PARAMETERS_PROPERTY_CLASS = "hudson.model.ParametersDefinitionProperty"
 # The first pipeline-input-step release whose InputAction exports its executions (commit 987738a).
 INPUT_STEP_EXPORTS_SINCE = "466.v6d0a_5df34f81"
-INPUTS_UNSEEN = (f"cannot tell: pipeline-input-step may be older than {INPUT_STEP_EXPORTS_SINCE}; name the input "
-                 f"with --build and --input")
+INPUTS_UNSEEN = (f"cannot tell: pipeline-input-step older than {INPUT_STEP_EXPORTS_SINCE} shows no pending input; "
+                 f"name the input with --build and --input, or update the plugin")
+INPUTS_MAYBE_UNSEEN = (f"(if pipeline-input-step is older than {INPUT_STEP_EXPORTS_SINCE}, Jenkins shows no pending "
+                       f"input: `python -m ci jenkins doctor` checks it)")
 
 
 @dataclass(frozen=True)
@@ -157,11 +159,21 @@ def exit_code_for_result(result: str | None) -> int:
     return RESULT_EXIT_CODES.get(result or "", EXIT_CANNOT_RUN)
 
 
+def plugin_release(version: str) -> int:
+    """A plugin version's release number: 466 of 466.v6d0a_5df34f81 (0 for a version without one)."""
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def input_step_shows_inputs(version: str) -> bool:
+    return plugin_release(version) >= plugin_release(INPUT_STEP_EXPORTS_SINCE)
+
+
 def inputs_unseen(build: Mapping) -> bool:
     """Whether a running build may wait at an input Jenkins does not show: before INPUT_STEP_EXPORTS_SINCE the
     InputAction is no @ExportedBean, which Stapler writes as {} with no _class (jenkinsci/stapler: core/src/main/
-    java/org/kohsuke/stapler/export/Property.java, writeValue with skipIfFail). Other unexported actions look the
-    same, so this is a doubt, not a finding."""
+    java/org/kohsuke/stapler/export/Property.java, writeValue with skipIfFail). Every build has other unexported
+    actions that look the same, so this is a doubt that only the plugin's version settles."""
     actions = build.get("actions") or []
     return bool(build.get("building")) and {} in actions and not any(
         action.get("_class") == INPUT_ACTION_CLASS for action in actions if action)

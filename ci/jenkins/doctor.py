@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ci.config import JenkinsConfig
 from ci.jenkins import job_xml
-from ci.jenkins.answers import INPUT_STEP_EXPORTS_SINCE
+from ci.jenkins.answers import INPUT_STEP_EXPORTS_SINCE, input_step_shows_inputs
 from ci.jenkins.step_plugins import required_plugins
 from ci.jenkins.webhook import TOKEN_PLACE, TOKEN_VARIABLE
 
@@ -125,7 +125,7 @@ def _input_step(facts: Facts) -> Check:
     if not version:
         return Check("input step REST data", False, "pipeline-input-step not seen",
                      "install Pipeline: Input Step (see plugins)")
-    ok = _release(version) >= _release(INPUT_STEP_EXPORTS_SINCE)
+    ok = input_step_shows_inputs(version)
     return Check("input step REST data", ok, f"pipeline-input-step {version}",
                  f"update it to {INPUT_STEP_EXPORTS_SINCE} or newer: older ones do not show pending inputs to "
                  f"`ci jenkins pending`")
@@ -239,8 +239,3 @@ def _cannot(name: str, facts: Facts, fact: str, fix: str) -> Check:
 
 def _numbers(version: str) -> list[int]:
     return [int(part) for part in re.findall(r"\d+", version)]
-
-
-def _release(version: str) -> int:
-    head = version.split(".", 1)[0]
-    return int(head) if head.isdigit() else 0

@@ -359,19 +359,38 @@ def test_pending_lists_the_input_from_the_input_steps_own_rest_data_without_stag
 
 def test_pending_on_an_input_step_too_old_to_show_its_inputs_says_it_cannot_tell(ci, standin):
     standin.input_step_version = INPUT_STEP_NO_EXPORT
+    standin.facts.plugins = {"pipeline-input-step": (INPUT_STEP_NO_EXPORT, True)}
     number = waiting_build(standin)
     # Before 466 the InputAction is no @ExportedBean: Stapler writes it as {} with no _class.
     assert {} in standin.build(MAIN, number).as_json(INPUT_STEP_NO_EXPORT)["actions"]
-    cannot_tell = ("cannot tell: pipeline-input-step may be older than 466.v6d0a_5df34f81; name the input with "
-                   "--build and --input")
+    cannot_tell = ("cannot tell: pipeline-input-step older than 466.v6d0a_5df34f81 shows no pending input; name the "
+                   "input with --build and --input, or update the plugin")
+    # Whoever may read the plugin list (Overall/SystemRead) is told that the plugin is too old to show the input.
     for args in (("pending",), ("approve", "--build", str(number))):
-        run = ci(*args)
+        run = ci(*args, user="root")
         assert run.exit_code == 3, run.err
-        assert cannot_tell in run.summary
+        assert cannot_tell in run.summary and INPUT_STEP_NO_EXPORT in run.summary
         assert "nothing" not in run.summary and "no build" not in run.summary
+    # Anyone else cannot tell an old input step from a build's other unexported actions: the answer says so.
+    run = ci("pending")
+    assert run.exit_code == 0, run.err
+    assert "nothing in ml-model-service is waiting for input" in run.summary
+    assert "`python -m ci jenkins doctor` checks it" in run.summary
     # Fully named, the approval needs no listing and works on the old plugin too.
     run = ci("approve", "--build", str(number), "--input", "approve-deploy")
     assert run.exit_code == 0, run.err
+
+
+def test_a_running_build_not_at_an_input_is_not_taken_for_one_on_a_current_input_step(ci, standin):
+    # Every build carries unexported actions ({}): on a current input step they say nothing about inputs.
+    standin.facts.plugins = {"pipeline-input-step": (INPUT_STEP_FIXED, True)}
+    standin.add_branch(*MAIN)
+    build = standin.start_build_now(MAIN, BuildScript(steps=["[Pipeline] stage (Unit)\n"] * 1000))
+    assert build.building and {} in build.as_json(INPUT_STEP_FIXED)["actions"]
+    run = ci("pending", user="root")
+    assert run.exit_code == 0, run.err
+    assert "nothing in ml-model-service is waiting for input" in run.summary
+    assert "doctor" not in run.summary
 
 
 def test_approve_records_the_approver_on_input_step_versions_before_and_after_the_jenkins_40594_fix(
