@@ -15,7 +15,8 @@ TIERS = (HOST_TIER, *COMPOSE_TIERS)
 # Tiers whose code under test runs inside the test process (or its subprocesses), so coverage means something.
 COVERAGE_TIERS = ("host", "unit", "integration")
 TIER_PATHS = {
-    "host": ("tests/unit/ci", "tests/image", "tests/toolkit", "tests/deploy"),
+    # The toolkit's own unit tests (tests/unit/ci) run once, in the unit tier: they need nothing of the host.
+    "host": ("tests/image", "tests/toolkit", "tests/deploy"),
     "unit": ("tests/unit",),
     "integration": ("tests/integration",),
     "acceptance": ("tests/acceptance",),
