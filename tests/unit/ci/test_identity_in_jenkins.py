@@ -9,28 +9,15 @@ from ci.config import Config
 from ci.context import Context
 from ci.identity import GitFacts, identity_from, in_ci
 from ci.tagging import image_tags_for
+from tests.jenkins_build_environment import MULTIBRANCH_BRANCH, build_environment
+from tests.jenkins_build_environment import MULTIBRANCH_TAG as MULTIBRANCH_TAG_JOB
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OTHER = "fedcba9876543210fedcba9876543210fedcba98"
 
-# What a multibranch build's `sh` step sees (until tests/jenkins_build_environment.py lands from helper B):
-# jenkinsci/jenkins: core/src/main/java/hudson/model/Run.java (getCharacteristicEnvVars: BUILD_NUMBER, BUILD_ID,
-#   BUILD_TAG = "jenkins-" + full name with '/' → '-' + "-" + number) and Job.java (JOB_NAME, JOB_BASE_NAME,
-#   JENKINS_SERVER_COOKIE); jenkins/model/CoreEnvironmentContributor.java (CI=true; JENKINS_URL when a root URL is
-#   configured); jenkinsci/branch-api-plugin: src/main/java/jenkins/branch/BranchNameContributor.java
-#   (BRANCH_NAME = the SCM head's name, BRANCH_IS_PRIMARY; for a TagSCMHead also TAG_NAME, TAG_TIMESTAMP,
-#   TAG_UNIXTIME, TAG_DATE); jenkinsci/workflow-durable-task-step-plugin: ExecutorStepExecution.java
-#   (JENKINS_NODE_COOKIE). `checkout scm` with skipDefaultCheckout puts no GIT_COMMIT/GIT_BRANCH into env.
-JENKINS_COMMON = {"CI": "true", "JENKINS_URL": "https://jenkins.example.com/", "JENKINS_HOME": "/var/jenkins_home",
-                  "JENKINS_NODE_COOKIE": "6f1c0c2e-0000-4000-8000-000000000000", "NODE_NAME": "docker-1",
-                  "EXECUTOR_NUMBER": "0", "WORKSPACE": "/home/jenkins/workspace/ml_model_main"}
-MULTIBRANCH_MAIN = {**JENKINS_COMMON, "BUILD_NUMBER": "42", "BUILD_ID": "42", "BUILD_TAG": "jenkins-ml-model-main-42",
-                    "JOB_NAME": "ml/model/main", "JOB_BASE_NAME": "main", "BRANCH_NAME": "main",
-                    "BRANCH_IS_PRIMARY": "true"}
-MULTIBRANCH_TAG = {**JENKINS_COMMON, "BUILD_NUMBER": "1", "BUILD_ID": "1", "BUILD_TAG": "jenkins-ml-model-v1.4.2-1",
-                   "JOB_NAME": "ml/model/v1.4.2", "JOB_BASE_NAME": "v1.4.2", "BRANCH_NAME": "v1.4.2",
-                   "TAG_NAME": "v1.4.2", "TAG_TIMESTAMP": "1767225600000", "TAG_UNIXTIME": "1767225600",
-                   "TAG_DATE": "Thu Jan 01 00:00:00 UTC 2026"}
+# What a multibranch build's `sh` step sees, from the cited model of each job type's environment.
+MULTIBRANCH_MAIN = build_environment(MULTIBRANCH_BRANCH, "main", build_number=42)
+MULTIBRANCH_TAG = build_environment(MULTIBRANCH_TAG_JOB, "v1.4.2", build_number=1)
 # The git plugin checks a commit out detached: git knows no branch.
 DETACHED = GitFacts(commit=COMMIT, branch="", exact_tag="")
 

@@ -13,6 +13,8 @@ from ci.config import Config, load_config
 from ci.context import Context
 from ci.errors import CannotRun, ConfigError
 from ci.test_results import tier_results
+from tests.jenkins_build_environment import (MULTIBRANCH_BRANCH, MULTIBRANCH_CHANGE_REQUEST, MULTIBRANCH_TAG, PIPELINE,
+                                             build_environment)
 
 THIS_RUN = "jenkins-ml-model-main-42"
 EARLIER_RUN = "jenkins-ml-model-main-41"
@@ -106,13 +108,21 @@ def test_a_tier_stamp_vouches_for_the_files_pytest_left(tmp_path):
 
 def test_new_run_refuses_a_plain_pipeline_job_naming_the_job_type_it_needs(tmp_path):
     write(tmp_path, "build.json", build_report(EARLIER_RUN))
-    plain_job = context(tmp_path, BUILD_NUMBER="7", BUILD_TAG="jenkins-model-7", JOB_NAME="model", CI="true")
+    plain_job = context(tmp_path, **build_environment(PIPELINE))
     with pytest.raises(ConfigError) as refused:
         new_run.run(SimpleNamespace(), plain_job)
     assert refused.value.exit_code == 2
     assert "Multibranch Pipeline job (`python3 -m ci jenkins sync-job` creates one)" in str(refused.value)
     assert "BRANCH_NAME/TAG_NAME are unset and the release stages would be skipped" in str(refused.value)
     assert (tmp_path / "reports" / "build.json").exists()  # nothing is touched
+
+
+@pytest.mark.parametrize("job_type, head", [(MULTIBRANCH_BRANCH, "main"), (MULTIBRANCH_BRANCH, "feature/x"),
+                                            (MULTIBRANCH_TAG, "v1.4.2"), (MULTIBRANCH_CHANGE_REQUEST, "PR-12")])
+def test_new_run_accepts_every_build_of_a_multibranch_job(tmp_path, job_type, head):
+    environ = build_environment(job_type, head)
+    new_run.run(SimpleNamespace(), context(tmp_path, **environ))
+    assert reports.recorded_run(tmp_path) == environ["BUILD_TAG"]
 
 
 def test_new_run_empties_reports_and_records_the_run(tmp_path):
