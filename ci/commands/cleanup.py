@@ -29,10 +29,11 @@ def project_prefix(project_name: str, run_id: str, under_jenkins: bool) -> str:
 def run(args, ctx) -> Outcome:
     project = ctx.config.project.name
     prefix = project_prefix(project, ctx.identity.run_id, bool(ctx.environ.get("BUILD_TAG")))
-    live, gone = detached_workers.split_live(detached_workers.read_records(ctx.root), process.same_process)
-    for record in gone:
-        # Its waiter was killed before it could remove the record (or the pid now belongs to another process).
-        record.path.unlink(missing_ok=True)
+    records = detached_workers.read_records(ctx.root, ctx.environ)
+    live, _ = detached_workers.split_live(records, process.same_process)
+    # A record whose worker and waiter are both gone (the waiter was SIGKILLed, or the pid now belongs to another
+    # process) goes, with the secret copies it names.
+    detached_workers.remove_abandoned(records, process.same_process)
     protected = {project_prefix(project, record.run, True) for record in live}
     left: list[str] = []
 

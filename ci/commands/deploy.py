@@ -94,11 +94,13 @@ def detached_outcome(ctx, command: str, argv: list[str]) -> Outcome:
     """Under Jenkins: the work runs outside the build's process tree, so that an abort (which kills that tree) still
     lets it roll back and write its records; this process forwards SIGTERM/SIGINT to it and waits. The worker
     reads copies of the secret files (withCredentials deletes its own when the step fails, 20 s after an abort),
-    and records itself under build/ while it runs, so that `ci cleanup` leaves its run alone."""
+    and records itself (ci/detached_workers.py workers_dir) while it runs, so that `ci cleanup` leaves its run alone.
+    What an earlier worker's killed waiter left behind (its record and secret copies) is removed first."""
     progress("under Jenkins: running outside the build's process tree, so that an abort still rolls back cleanly")
     run_id = ctx.identity.run_id
+    detached_workers.remove_abandoned(detached_workers.read_records(ctx.root, ctx.environ), process.same_process)
     exit_code = process.run_detached(argv, ctx.root, ctx.environ, secret_variables=SECRET_FILE_VARIABLES,
-                                     record_file=detached_workers.record_path(ctx.root, run_id, command),
+                                     record_file=detached_workers.record_path(ctx.root, ctx.environ, run_id, command),
                                      record_facts=detached_workers.record_facts(run_id, command))
     if exit_code == EXIT_INTERRUPTED:
         raise KeyboardInterrupt

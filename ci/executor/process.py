@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ci.detached_workers import SECRETS_DIR_PREFIX
 from ci.errors import CannotRun
 
 
@@ -89,27 +90,58 @@ def is_root() -> bool:
 JENKINS_KILL_VARIABLES = ("JENKINS_SERVER_COOKIE", "JENKINS_NODE_COOKIE")
 STATUS_POLL_SECONDS = 0.2
 # The launcher: fork a waiter and exit; the waiter starts the worker (stdout/stderr: ours, the build's log), records
-# it (pid and start time, for `ci cleanup`), reports its pid on the pipe it was given, waits, removes the worker's
-# secret copies and its record whatever the outcome, and records the exit code for whoever still waits for it.
+# it (pid and start time, its own, and the secret copies' directory, for `ci cleanup`), reports its pid on the pipe
+# it was given, waits, removes the worker's secret copies and its record whatever the outcome, and records the exit
+# code for whoever still waits for it. The waiter ignores SIGTERM/SIGINT/SIGHUP (the worker gets them, from the
+# foreground, and restores their defaults before it runs): an operator's kill or an agent shutdown must not leave
+# the copies behind. It never removes the copies while the worker runs: a record it cannot write, or a foreground
+# already gone, is reported and the worker still waited for. Only SIGKILL stops it; then `ci cleanup` and the next
+# detached run remove what the record names (ci/detached_workers.py abandoned).
 _LAUNCHER = """
-import json, os, shutil, subprocess, sys
+import json, os, shutil, signal, subprocess, sys
 pid_pipe, status, secrets, record, facts, argv = int(sys.argv[1]), *sys.argv[2:6], sys.argv[6:]
 if os.fork():
     os._exit(0)
-code = 127
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+for signum in SIGNALS:
+    signal.signal(signum, signal.SIG_IGN)
+
+
+def defaults():
+    for signum in SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def start_time(pid):
+    # /proc/<pid>/stat field 22, as process_start_time reads it (this runs before any ci module is importable).
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19])
+
+
+code, worker = 127, None
 try:
-    worker = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    worker = subprocess.Popen(argv, stdin=subprocess.DEVNULL, preexec_fn=defaults)
     if record:
-        # /proc/<pid>/stat field 22, as process_start_time reads it (this runs before any ci module is importable).
-        start = int(open(f"/proc/{worker.pid}/stat").read().rsplit(")", 1)[1].split()[19])
-        os.makedirs(os.path.dirname(record), exist_ok=True)
-        with open(record + ".tmp", "w") as handle:
-            json.dump({"pid": worker.pid, "start_time": start, **json.loads(facts)}, handle)
-        os.replace(record + ".tmp", record)
-    os.write(pid_pipe, f"{worker.pid}\\n".encode())
-    os.close(pid_pipe)
+        try:
+            os.makedirs(os.path.dirname(record), exist_ok=True)
+            with open(record + ".tmp", "w") as handle:
+                json.dump({"pid": worker.pid, "start_time": start_time(worker.pid), "waiter_pid": os.getpid(),
+                           "waiter_start_time": start_time(os.getpid()), "secrets_dir": secrets,
+                           **json.loads(facts)}, handle)
+            os.replace(record + ".tmp", record)
+        except OSError as error:
+            print(f"warning: could not record the detached worker (pid {worker.pid}) in {os.path.dirname(record)}: "
+                  f"{error}; it runs all the same, but `ci cleanup` cannot see it and may remove its run's test "
+                  f"stacks", file=sys.stderr, flush=True)
+            record = ""
+    try:
+        os.write(pid_pipe, f"{worker.pid}\\n".encode())
+        os.close(pid_pipe)
+    except OSError:
+        pass  # the foreground is gone (killed); the worker is still waited for and cleaned up after
     code = worker.wait()
 finally:
+    if worker is not None and worker.poll() is None:
+        code = worker.wait()
     shutil.rmtree(secrets, ignore_errors=True)
     if record and os.path.exists(record):
         os.remove(record)
@@ -138,10 +170,13 @@ def launcher_command(pid_pipe: int, status_file: Path, secrets_dir: Path, record
 def copy_secret_files(environ: dict[str, str], variables: Sequence[str], secrets_dir: Path) -> dict[str, str]:
     """The environment with each variable that names a file pointing at a private copy of it in secrets_dir (0700,
     files 0600). Why: withCredentials deletes its files when its block ends (jenkinsci/credentials-binding-plugin:
-    src/main/java/org/jenkinsci/plugins/credentialsbinding/impl/UnbindableDir.java and FileBinding.java,
-    UnbinderImpl.unbind: secretsDir(workspace).child(dirName).deleteRecursive(); BindingStep.java Callback.finished
-    runs the unbinders when the body ends), which after an abort is about 20 s later, while the worker still rolls
-    back. A variable naming no file is left as it is, for the worker to report. Contents are never printed."""
+    src/main/java/org/jenkinsci/plugins/credentialsbinding/impl/: the files are written 0400 into
+    UnbindableDir.create's 0700 dir by SSHUserPrivateKeyBinding.bind and, through AbstractOnDiskBinding.bindSingle,
+    FileBinding.write; UnbindableDir.java UnbinderImpl.unbind deletes them, secretsDir(workspace).child(dirName)
+    .deleteRecursive(), FileBinding's own UnbinderImpl being a deprecated no-op that readResolves to it;
+    BindingStep.java Callback.finished runs the unbinders when the body ends), which after an abort is about 20 s
+    later, while the worker still rolls back. A variable naming no file is left as it is, for the worker to report.
+    Contents are never printed."""
     secrets_dir.chmod(0o700)
     copied = dict(environ)
     for index, variable in enumerate(variables):
@@ -163,11 +198,13 @@ def run_detached(argv: Sequence[str], cwd: Path, environ: dict[str, str], secret
     process is killed the worker still finishes on its own. Returns its exit code.
 
     The files named by secret_variables are copied for the worker (copy_secret_files); while it runs, record_file
-    holds its pid and start time plus record_facts (so that `ci cleanup` leaves its run alone). Its waiter removes
-    both when it ends, whatever the outcome, also when this process was killed."""
+    holds its pid and start time, its waiter's, the copies' directory and record_facts (so that `ci cleanup` leaves
+    its run alone, and removes the copies if the waiter is SIGKILLed). Its waiter removes both when the worker ends,
+    whatever the outcome, also when this process was killed; a record it cannot write is reported on stderr and the
+    worker runs without one."""
     status_dir = Path(tempfile.mkdtemp(prefix="mlci-detached-"))
     status_file = status_dir / "exit-code"
-    secrets_dir = Path(tempfile.mkdtemp(prefix="mlci-worker-secrets-"))
+    secrets_dir = Path(tempfile.mkdtemp(prefix=SECRETS_DIR_PREFIX))
     try:
         worker_environ = copy_secret_files(detached_environment(environ), secret_variables, secrets_dir)
     except OSError:

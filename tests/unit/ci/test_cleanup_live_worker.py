@@ -48,7 +48,7 @@ def engine(monkeypatch):
 
 
 def write_record(tmp_path, run: str, pid: int, start_time: int | None) -> None:
-    path = record_path(tmp_path, run, "deploy")
+    path = record_path(tmp_path, {}, run, "deploy")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"pid": pid, "start_time": start_time, "run": run, "command": "deploy"}))
 

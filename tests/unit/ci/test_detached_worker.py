@@ -196,7 +196,8 @@ def test_the_worker_environment_lacks_every_variable_jenkins_kills_by():
 def bound_secrets(tmp_path) -> dict[str, Path]:
     """What withCredentials leaves for the step: read-only files in <workspace>@tmp/secretFiles/<uuid>/
     (jenkinsci/credentials-binding-plugin: src/main/java/org/jenkinsci/plugins/credentialsbinding/impl/
-    SSHUserPrivateKeyBinding.java bind, FileBinding.java bindSingle: chmod 0400)."""
+    UnbindableDir.java create: dirs 0700; SSHUserPrivateKeyBinding.java bind and, through
+    AbstractOnDiskBinding.bindSingle, FileBinding.java write: createTempFile("file", null), chmod 0400)."""
     bound = tmp_path / "ws@tmp" / "secretFiles" / "0b6e4c1d"
     bound.mkdir(parents=True)
     files = {}
@@ -224,7 +225,7 @@ def test_the_worker_reads_private_copies_of_the_secret_files_which_outlive_the_u
     given = {name: Path(path) for name, path in json.loads(Path(f"{out}.paths").read_text())["paths"].items()}
     assert set(given) == set(SECRET_FILE_VARIABLES)
     assert all(given[name] != secrets[name] and tmp_path not in given[name].parents for name in given)
-    # The step failed 20 s after the abort and withCredentials ended: UnbinderImpl.unbind deleteRecursive.
+    # The step failed 20 s after the abort and withCredentials ended: UnbindableDir.UnbinderImpl.unbind.
     shutil.rmtree(secrets[SECRET_FILE_VARIABLES[0]].parent)
     Path(f"{out}.go").touch()
     stdout, stderr = step.communicate(timeout=20)
@@ -257,8 +258,12 @@ def test_the_waiter_records_the_live_worker_by_pid_and_start_time_until_it_ends(
     worker = json.loads(Path(f"{out}.paths").read_text())["pid"]
     wait_for(record)
     recorded = json.loads(record.read_text())
-    assert recorded == {"pid": worker, "start_time": process_start_time(worker), "run": "jenkins-x-7",
-                        "command": "deploy"}
+    waiter = recorded["waiter_pid"]
+    assert recorded == {"pid": worker, "start_time": process_start_time(worker), "waiter_pid": waiter,
+                        "waiter_start_time": process_start_time(waiter), "run": "jenkins-x-7", "command": "deploy",
+                        "secrets_dir": recorded["secrets_dir"]}
+    assert Path(recorded["secrets_dir"]) == Path(json.loads(Path(f"{out}.paths").read_text())["paths"][
+        SECRET_FILE_VARIABLES[0]]).parent
     assert same_process(recorded["pid"], recorded["start_time"])
     Path(f"{out}.go").touch()
     step.communicate(timeout=20)
