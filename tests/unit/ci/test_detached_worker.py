@@ -59,7 +59,9 @@ out = sys.argv[1]
 paths = {name: os.environ[name] for name in json.loads(os.environ["TEST_SECRETS"])}
 open(out + ".paths.tmp", "w").write(json.dumps({"paths": paths, "pid": os.getpid()}))
 os.replace(out + ".paths.tmp", out + ".paths")
-while not os.path.exists(out + ".go"):
+# Bounded, so that a test failing before it says "go" leaves no worker behind.
+give_up = time.monotonic() + 60
+while not os.path.exists(out + ".go") and time.monotonic() < give_up:
     time.sleep(0.05)
 seen = {name: {"content": open(path).read(), "mode": os.stat(path).st_mode & 0o777,
                "dir_mode": os.stat(os.path.dirname(path)).st_mode & 0o777} for name, path in paths.items()}

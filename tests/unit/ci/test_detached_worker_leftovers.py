@@ -30,7 +30,9 @@ import json, os, sys, time
 out = sys.argv[1]
 open(out + ".paths.tmp", "w").write(json.dumps({"key": os.environ["DEPLOY_SSH_KEY_FILE"], "pid": os.getpid()}))
 os.replace(out + ".paths.tmp", out + ".paths")
-while not os.path.exists(out + ".go"):
+# Bounded, so that a test failing before it says "go" leaves no worker behind.
+give_up = time.monotonic() + 60
+while not os.path.exists(out + ".go") and time.monotonic() < give_up:
     time.sleep(0.05)
 open(out, "w").write(open(os.environ["DEPLOY_SSH_KEY_FILE"]).read())
 """
