@@ -138,10 +138,10 @@ def label_path(label: str) -> str:
 
 def credentials_path(owner: JobRef) -> str:
     """The credentials plugin's page of an item (the root for no names): ViewCredentialsAction exports its own
-    stores as `stores`, each store its `domains`, each domain its `credentials` with their ids (jenkinsci/
+    stores as `stores`, each store its `domains`, each domain its `credentials` with their ids and typeName (jenkinsci/
     credentials-plugin: src/main/java/com/cloudbees/plugins/credentials/ViewCredentialsAction.java,
     CredentialsStoreAction.java)."""
-    return f"{job_path(owner)}credentials/api/json?{urlencode({'tree': 'stores[domains[credentials[id]]]'})}"
+    return f"{job_path(owner)}credentials/api/json?{urlencode({'tree': 'stores[domains[credentials[id,typeName]]]'})}"
 
 
 def jenkins_input_id(input_id: str) -> str:
