@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from ci.jenkins.job_xml import TAG_DISCOVERY
 from tests.jenkins_standin_doctor import DoctorPages, Facts, failure_page
 from tests.jenkins_standin_input import InputPages
 from tests.jenkins_standin_state import (INPUT_STEP_FIXED, JENKINS_BEFORE_2_524, MULTIBRANCH_CLASS,  # noqa: F401
@@ -126,7 +127,10 @@ class JenkinsStandIn(InputPages, DoctorPages):
         from ci.jenkins.paths import branch_item_name
         with self.lock:
             if (project,) not in self.items:
-                self.items[(project,)] = Item("multibranch", f"<{MULTIBRANCH_CLASS}/>")
+                # A project as sync-job makes it: a git source that discovers branches and tags.
+                self.items[(project,)] = Item("multibranch", f"<{MULTIBRANCH_CLASS}><sources><data><source><traits>"
+                                                             f"<{TAG_DISCOVERY} /></traits></source></data></sources>"
+                                                             f"</{MULTIBRANCH_CLASS}>")
             key = (project, branch_item_name(branch))
             self.items[key] = Item("branch", parameters=parameters, tag=tag)
             return key
@@ -241,13 +245,17 @@ class JenkinsStandIn(InputPages, DoctorPages):
         if rest in ("build", "buildWithParameters") and method == "POST" and item.kind != "multibranch":
             return self._queue_build(key, item, rest == "buildWithParameters", query)
         if rest == "view/tags/api/json" and method == "GET" and item.kind == "multibranch":
-            # One view per SCMHeadCategory, named as it: scm-api TagSCMHeadCategory is "tags" (jenkinsci/branch-api-
-            # plugin: src/main/java/jenkins/branch/MultiBranchProjectViewHolder.java ensureViews, BaseView).
-            tags = [child for child in self.items if child[:-1] == key and self.items[child].tag]
-            if not tags:
+            # MultiBranchProjectViewHolder.getViews: only the welcome view while the project has no (visible) items;
+            # else ensureViews makes one view per SCMHeadCategory of the sources, named as it (scm-api
+            # TagSCMHeadCategory is "tags"), and a git source has the tags category only with TagDiscoveryTrait
+            # (jenkinsci/branch-api-plugin: src/main/java/jenkins/branch/MultiBranchProjectViewHolder.java;
+            # scm-api SCMSource.getCategories; git-plugin AbstractGitSCMSource.isCategoryEnabled,
+            # traits/TagDiscoveryTrait.java includeCategory). The view lists the tag jobs, none at first.
+            children = [child for child in self.items if child[:-1] == key]
+            if not children or TAG_DISCOVERY not in item.config_xml:
                 return 404, {}, b"Not Found\n"
             return _json({"_class": "jenkins.branch.MultiBranchProjectViewHolder$ViewImpl", "jobs": [
-                {"_class": PIPELINE_JOB_CLASS, "name": child[-1]} for child in tags]})
+                {"_class": PIPELINE_JOB_CLASS, "name": child[-1]} for child in children if self.items[child].tag]})
         if rest == "credentials/api/json" and method == "GET":
             return self._credentials(key[0] if len(key) == 1 else None)
         build_match = re.fullmatch(r"(\d+)/(.*)", rest)

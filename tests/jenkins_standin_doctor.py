@@ -5,6 +5,22 @@ import re
 from urllib.parse import unquote
 from dataclasses import dataclass, field
 
+from ci.jenkins.doctor import RESULT_MARKER
+
+# The kinds the stand-in's credentials play: each standard implementation's descriptor display name (what
+# CredentialsStoreAction.CredentialsWrapper.getTypeName exports) and the binding interfaces it implements
+# (jenkinsci/credentials-plugin: impl/UsernamePasswordCredentialsImpl.java implements
+# StandardUsernamePasswordCredentials, "Username with password"; jenkinsci/ssh-credentials-plugin:
+# impl/BasicSSHUserPrivateKey.java implements SSHUserPrivateKey, "SSH Username with private key";
+# jenkinsci/plain-credentials-plugin: impl/FileCredentialsImpl.java implements FileCredentials, "Secret file",
+# impl/StringCredentialsImpl.java implements StringCredentials only, "Secret text").
+IMPLEMENTS = {
+    "Username with password": ["com.cloudbees.plugins.credentials.common.StandardUsernamePasswordCredentials"],
+    "SSH Username with private key": ["com.cloudbees.jenkins.plugins.sshcredentials.SSHUserPrivateKey"],
+    "Secret file": ["org.jenkinsci.plugins.plaincredentials.FileCredentials"],
+    "Secret text": [],
+}
+
 
 @dataclass
 class Facts:
@@ -18,6 +34,9 @@ class Facts:
     global_env: dict = field(default_factory=dict)
     clouds: dict = field(default_factory=dict)  # label -> classes of the clouds that can provision it
     system_scoped: set = field(default_factory=set)  # ids in the root store with scope System
+    credential_types: dict = field(default_factory=dict)  # id -> its descriptor's display name (a key of IMPLEMENTS
+    # or any other name: a credential kind of some other plugin); "Username with password" when not given
+    failing_scripts: dict = field(default_factory=dict)  # "credentials" or "global_env" -> the stack trace it prints
 
 
 class DoctorPages:
@@ -47,12 +66,21 @@ class DoctorPages:
         if method == "GET" and path == "/credentials/api/json":
             return self._credentials("")
         if method == "POST" and path == "/scriptText":
-            # Jenkins.doScriptText: Overall/Administer (RUN_SCRIPTS). Only the script doctor sends is understood.
+            # Jenkins._doScript: checkPermission(ADMINISTER), then RemotingDiagnostics.executeGroovy; Script.call
+            # catches whatever the script throws and prints it (Functions.printStackTrace) into the answer, which
+            # _scriptText.jelly sends as text/plain with status 200 (jenkinsci/jenkins: core/src/main/java/jenkins/
+            # model/Jenkins.java _doScript, hudson/util/RemotingDiagnostics.java Script.call). Only the scripts
+            # doctor sends are understood.
             if user not in self.admins:
                 return 403, {}, f"{user} is missing the Overall/Administer permission\n".encode()
-            if "lookupCredentials" in query.get("script", ""):
-                return 200, {"Content-Type": "text/plain"}, self._credentials_lookup(query["script"]).encode()
-            return 200, {"Content-Type": "text/plain"}, json.dumps(self.facts.global_env).encode()
+            script = "credentials" if "lookupCredentials" in query.get("script", "") else "global_env"
+            if script in self.facts.failing_scripts:
+                answer = self.facts.failing_scripts[script]
+            elif script == "credentials":
+                answer = RESULT_MARKER + self._credentials_lookup(query["script"]) + "\n"
+            else:
+                answer = RESULT_MARKER + json.dumps(self.facts.global_env) + "\n"
+            return 200, {"Content-Type": "text/plain;charset=UTF-8"}, answer.encode()
         return None
 
     def _credentials(self, owner: str | None) -> tuple[int, dict, bytes]:
@@ -65,20 +93,26 @@ class DoctorPages:
         ids = self.facts.credentials.get(owner, [])
         return json_page({"_class": "com.cloudbees.plugins.credentials.ViewCredentialsAction", "stores": {
             store: {"_class": "com.cloudbees.plugins.credentials.CredentialsStoreAction", "domains": {
-                "_": {"credentials": [{"id": identifier} for identifier in ids]}}}}})
+                "_": {"credentials": [{"id": identifier, "typeName": self._type(identifier)}
+                                      for identifier in ids]}}}}})
+
+    def _type(self, identifier: str) -> str:
+        return self.facts.credential_types.get(identifier, "Username with password")
 
     def _credentials_lookup(self, script: str) -> str:
         """What doctor's lookup script prints: CredentialsProvider.lookupCredentials in the project (an ItemGroup)
         leaves out the root store's System-scoped credentials (jenkinsci/credentials-plugin: SystemCredentialsProvider
         .ProviderImpl.getCredentialsInItemGroup: not(withScope(SYSTEM)) unless the group is Jenkins itself) and adds
         the project folder's own (cloudbees-folder FolderCredentialsProvider.getCredentialsInItemGroup)."""
-        name = re.search(r"getItemByFullName\('([^']*)'\)", script).group(1)
+        name = re.search(r"def names = '([^']*)'", script).group(1)
         root = self.facts.credentials.get("", [])
         system = [identifier for identifier in root if identifier in self.facts.system_scoped]
-        if (name,) not in self.items or self.items[(name,)].kind != "multibranch":
-            return json.dumps({"usable": None, "system": system})
-        usable = [identifier for identifier in root if identifier not in system] + self.facts.credentials.get(name, [])
-        return json.dumps({"usable": usable, "system": system})
+        # No project, or a plain job (no ItemGroup): the script looks up in the root, leaving System scope out.
+        own = self.facts.credentials.get(name, []) if self.items.get((name,)) and \
+            self.items[(name,)].kind == "multibranch" else []
+        usable = [identifier for identifier in root if identifier not in system] + own
+        return json.dumps({"usable": {identifier: {"type": self._type(identifier), "kinds": IMPLEMENTS.get(
+            self._type(identifier), [])} for identifier in usable}, "system": system})
 
     def _notify_commit(self, query: dict) -> tuple[int, dict, bytes]:
         """jenkinsci/git-plugin: GitStatus.doNotifyCommit, with the default access control."""

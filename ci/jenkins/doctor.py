@@ -21,18 +21,48 @@ from ci.jenkins.webhook import TOKEN_PLACE, TOKEN_VARIABLE
 MIN_JENKINS = "2.479.1"
 # The Jenkinsfile's input reads its submitters from this global variable, else release-managers.
 SUBMITTER_VARIABLE = "RELEASE_MANAGERS"
-# Prints the global environment variables (Manage Jenkins » System » Global properties) as JSON.
+# Each script prints its result as one line: this marker, then JSON. Anything else is the script's own failure:
+# /scriptText answers 200 even then, with the stack trace as its text (jenkinsci/jenkins: core/src/main/java/
+# hudson/util/RemotingDiagnostics.java Script.call: catch (Throwable t) { Functions.printStackTrace(t, pw); };
+# jenkins/model/Jenkins.java _doScript; core/src/main/resources/jenkins/model/Jenkins/_scriptText.jelly).
+RESULT_MARKER = "ci-jenkins-doctor-result: "
+# Prints the global environment variables (Manage Jenkins » System » Global properties).
 GLOBAL_ENV_SCRIPT = ("def p = jenkins.model.Jenkins.get().globalNodeProperties"
                      ".get(hudson.slaves.EnvironmentVariablesNodeProperty)\n"
-                     "println(groovy.json.JsonOutput.toJson(p == null ? [:] : p.envVars))")
-# Prints, as JSON, the ids of the credentials a job of the project can use and those of the root store with scope
-# System. CredentialsProvider.lookupCredentials in the project (an ItemGroup: the cast picks that overload, the
-# project being an Item too) with ACL.SYSTEM leaves out System-scoped credentials (jenkinsci/credentials-plugin:
-# src/main/java/com/cloudbees/plugins/credentials/CredentialsProvider.java lookupCredentials(Class, ItemGroup,
-# Authentication, List), SystemCredentialsProvider.java ProviderImpl.getCredentialsInItemGroup: not(withScope(SYSTEM))
-# unless the group is Jenkins itself) and includes the folder stores above (cloudbees-folder
-# FolderCredentialsProvider.getCredentialsInItemGroup). The REST pages cannot tell: CredentialsStoreAction's
-# CredentialsWrapper exports no scope.
+                     f"println('{RESULT_MARKER}' + groovy.json.JsonOutput.toJson(p == null ? [:] : p.envVars))")
+# Each withCredentials binding the Jenkinsfile uses -> the interface its credential must implement, and the kind
+# of credential that does: credentials-binding's MultiBinding.getCredentials refuses any other ("Credentials '…' is
+# of type '…' where '…' was expected") (jenkinsci/credentials-binding-plugin: src/main/java/org/jenkinsci/plugins/
+# credentialsbinding/MultiBinding.java getCredentials; impl/UsernamePasswordMultiBinding.java,
+# SSHUserPrivateKeyBinding.java, FileBinding.java type()).
+BINDING_TYPES = {
+    "usernamePassword": ("com.cloudbees.plugins.credentials.common.StandardUsernamePasswordCredentials",
+                         "a Username with password"),
+    "sshUserPrivateKey": ("com.cloudbees.jenkins.plugins.sshcredentials.SSHUserPrivateKey",
+                          "an SSH Username with private key"),
+    "file": ("org.jenkinsci.plugins.plaincredentials.FileCredentials", "a Secret file"),
+}
+# The REST pages' typeName (CredentialsStoreAction.CredentialsWrapper.getTypeName: the credential's descriptor
+# display name) of the standard kinds -> the interfaces above they implement (credentials-plugin
+# UsernamePasswordCredentialsImpl, ssh-credentials BasicSSHUserPrivateKey, plain-credentials FileCredentialsImpl and
+# StringCredentialsImpl, credentials-plugin CertificateCredentialsImpl). Another plugin's kind is not judged.
+TYPE_NAME_KINDS = {
+    "Username with password": {BINDING_TYPES["usernamePassword"][0]},
+    "SSH Username with private key": {BINDING_TYPES["sshUserPrivateKey"][0]},
+    "Secret file": {BINDING_TYPES["file"][0]},
+    "Secret text": set(),
+    "Certificate": set(),
+}
+# Prints the credentials a job of the project can use, each id with its type and the interfaces above it
+# implements, and the ids of the root store with scope System. CredentialsProvider.lookupCredentials in the project
+# (an ItemGroup: the cast picks that overload, the project being an Item too) with ACL.SYSTEM leaves out
+# System-scoped credentials (jenkinsci/credentials-plugin: src/main/java/com/cloudbees/plugins/credentials/
+# CredentialsProvider.java lookupCredentials(Class, ItemGroup, Authentication, List), SystemCredentialsProvider.java
+# ProviderImpl.getCredentialsInItemGroup: not(withScope(SYSTEM)) unless the group is Jenkins itself) and includes the
+# folder stores above (cloudbees-folder FolderCredentialsProvider.getCredentialsInItemGroup). No project yet, or a
+# plain job (no ItemGroup): the nearest folder above, or the root, without System scope: what its job will see.
+# The interfaces are loaded by name, so that a missing plugin leaves its kind out instead of failing the script.
+# The REST pages cannot tell the scope: CredentialsStoreAction's CredentialsWrapper exports none.
 CREDENTIALS_SCRIPT = """import com.cloudbees.plugins.credentials.CredentialsProvider
 import com.cloudbees.plugins.credentials.CredentialsScope
 import com.cloudbees.plugins.credentials.common.StandardCredentials
@@ -40,11 +70,16 @@ import hudson.model.ItemGroup
 import hudson.security.ACL
 import jenkins.model.Jenkins
 def root = Jenkins.get()
-def project = root.getItemByFullName('%s')
-def lookup = { group -> CredentialsProvider.lookupCredentials(StandardCredentials, (ItemGroup) group, ACL.SYSTEM, []) }
-def usable = project instanceof ItemGroup ? lookup(project).collect { it.id } : null
+def names = '%s'.tokenize('/')
+def path = { n -> n ? root.getItemByFullName(names.take(n).join('/')) : root }
+def group = (names.size()..0).collect(path).find { it instanceof ItemGroup }
+def loader = root.pluginManager.uberClassLoader
+def kinds = %s.findResults { name -> try { loader.loadClass(name) } catch (ClassNotFoundException e) { null } }
+def lookup = { g -> CredentialsProvider.lookupCredentials(StandardCredentials, (ItemGroup) g, ACL.SYSTEM, []) }
+def usable = lookup(group).findAll { it.scope != CredentialsScope.SYSTEM }.collectEntries { c ->
+    [(c.id): [type: c.descriptor.displayName, kinds: kinds.findAll { it.isInstance(c) }*.name]] }
 def system = lookup(root).findAll { it.scope == CredentialsScope.SYSTEM }.collect { it.id }
-println(groovy.json.JsonOutput.toJson([usable: usable, system: system]))"""
+println('""" + RESULT_MARKER + """' + groovy.json.JsonOutput.toJson([usable: usable, system: system]))"""
 # A repository no job uses: the webhook check then triggers nothing (GitStatus answers "No git jobs ...").
 PROBE_REPOSITORY = "https://ci-jenkins-doctor.invalid/no-such-repository.git"
 
@@ -69,7 +104,8 @@ class Facts:
     jenkinsfile: str
     plugins: dict | None = None  # shortName -> (version, active)
     job_config: str | None = None
-    credential_ids: set | None = None  # the ids a job can use (scope checked) or the stores show (not checked)
+    credentials: dict | None = None  # the ids a job can use (scope checked) or the stores show (not checked) ->
+    # (type name, the BINDING_TYPES interfaces it implements, or None where that was not seen)
     credential_system_ids: set = field(default_factory=set)
     credential_scope_checked: bool = False
     computers: list | None = None
@@ -78,10 +114,17 @@ class Facts:
     webhook_status: int | None = None
     webhook_token_given: bool = False
     unreadable: dict = field(default_factory=dict)
+    script_failures: dict = field(default_factory=dict)  # fact -> the first line a failing check script printed
 
 
-def credential_ids(jenkinsfile: str) -> list[str]:
-    return list(dict.fromkeys(re.findall(r"credentialsId:\s*'([^']+)'", jenkinsfile)))
+class ScriptFailed(Exception):
+    """A check script that did not print its result line: str() is the first line of what it printed."""
+
+
+def credential_bindings(jenkinsfile: str) -> dict[str, str]:
+    """Each credentials id the Jenkinsfile names -> the withCredentials binding it is used with."""
+    return {identifier: binding for binding, identifier in
+            re.findall(r"\b(\w+)\(\s*credentialsId:\s*'([^']+)'", jenkinsfile)}
 
 
 def agent_labels(jenkinsfile: str) -> list[str]:
@@ -89,11 +132,24 @@ def agent_labels(jenkinsfile: str) -> list[str]:
 
 
 def credentials_script(job_name: str) -> str:
-    return CREDENTIALS_SCRIPT % job_name.replace("\\", "\\\\").replace("'", "\\'")
+    interfaces = "[" + ", ".join(f"'{interface}'" for interface, _ in BINDING_TYPES.values()) + "]"
+    return CREDENTIALS_SCRIPT % (job_name.replace("\\", "\\\\").replace("'", "\\'"), interfaces)
 
 
-def global_env_from(script_output: str) -> dict:
-    return json.loads(script_output.strip() or "{}")
+def script_result(answer: str):
+    """The JSON of a check script's result line; ScriptFailed when the answer has none (the stack trace of a
+    script that threw, or that did not compile on this Jenkins)."""
+    for line in answer.splitlines():
+        if line.startswith(RESULT_MARKER):
+            try:
+                return json.loads(line[len(RESULT_MARKER):])
+            except ValueError:
+                break
+    raise ScriptFailed(next((line.strip() for line in answer.splitlines() if line.strip()), "an empty answer"))
+
+
+def kinds_of_type_name(type_name: str) -> set | None:
+    return TYPE_NAME_KINDS.get(type_name)
 
 
 def checks(facts: Facts, jenkins: JenkinsConfig) -> list[Check]:
@@ -170,20 +226,33 @@ def _job(facts: Facts, jenkins: JenkinsConfig) -> list[Check]:
 
 
 def _credentials(facts: Facts) -> Check:
-    wanted = credential_ids(facts.jenkinsfile)
-    if facts.credential_ids is None:
+    wanted = credential_bindings(facts.jenkinsfile)
+    if facts.credentials is None:
         return _cannot("credentials", facts, "credentials",
                        "run doctor as a user with Credentials/View on Jenkins and the job")
-    missing = [identifier for identifier in wanted if identifier not in facts.credential_ids]
-    if not missing:
-        return Check("credentials", True, f"{', '.join(wanted)} usable by the job" if facts.credential_scope_checked
-                     else f"{', '.join(wanted)} visible to the job (scope not checked: needs an administrator)")
+    missing = [identifier for identifier in wanted if identifier not in facts.credentials]
+    present = {identifier: facts.credentials[identifier] for identifier in wanted if identifier not in missing}
+    wrong = [f"{identifier} is of type {type_name} where {wanted[identifier]}() needs "
+             f"{BINDING_TYPES[wanted[identifier]][1]} ({BINDING_TYPES[wanted[identifier]][0].rsplit('.', 1)[-1]})"
+             for identifier, (type_name, kinds) in present.items()
+             if wanted[identifier] in BINDING_TYPES and kinds is not None
+             and BINDING_TYPES[wanted[identifier]][0] not in kinds]
+    unchecked = [f"kind of {identifier} not checked (type {type_name})"
+                 for identifier, (type_name, kinds) in present.items()
+                 if kinds is None or wanted[identifier] not in BINDING_TYPES]
+    if not missing and not wrong:
+        scope = "usable by the job" if facts.credential_scope_checked \
+            else "visible to the job (scope not checked: needs an administrator)"
+        return Check("credentials", True, "; ".join([f"{', '.join(wanted)} {scope}", *unchecked]))
     system = [identifier for identifier in missing if identifier in facts.credential_system_ids]
     absent = [identifier for identifier in missing if identifier not in system]
     found = "; ".join([f"missing {', '.join(absent)}"] * bool(absent) +
-                      [f"{', '.join(system)}: scope System: jobs cannot use it; make it Global"] * bool(system))
+                      [f"{', '.join(system)}: scope System: jobs cannot use it; make it Global"] * bool(system) +
+                      wrong)
     return Check("credentials", False, found, "add them in Manage Jenkins » Credentials with scope Global (global "
-                                              "domain), or in the project's folder store")
+                                              "domain), or in the project's folder store, each of the kind its "
+                                              "binding needs; builds that run as a user (Authorize Project) can use "
+                                              "only what that user may use (Credentials/UseItem)")
 
 
 def _agent(facts: Facts) -> Check:
@@ -234,6 +303,10 @@ def _webhook(facts: Facts, jenkins: JenkinsConfig) -> Check:
 
 
 def _cannot(name: str, facts: Facts, fact: str, fix: str) -> Check:
+    if fact in facts.script_failures:
+        return Check(name, False, f"the check script failed on this Jenkins: {facts.script_failures[fact]}",
+                     "run that check's script (ci/jenkins/doctor.py) in Manage Jenkins » Script Console to see the "
+                     "whole error; a class it cannot resolve names a missing plugin")
     return Check(name, False, f"cannot check: {facts.unreadable.get(fact, 'Jenkins did not show it')}", fix)
 
 

@@ -20,10 +20,12 @@ BUILD_TREE = ("number,url,building,result,duration,timestamp,artifacts[relativeP
 JOB_TREE = ("_class,name,url,builds[number,url],lastBuild[number,url],"
             "property[_class,parameterDefinitions[name,type]]")
 PROJECT_TREE = "_class,name,url,jobs[_class,name,url]"
-# The project's tag jobs: a multibranch project has one view per SCMHeadCategory, named as it, and scm-api's
-# TagSCMHeadCategory is "tags" (jenkinsci/branch-api-plugin: src/main/java/jenkins/branch/
-# MultiBranchProjectViewHolder.java ensureViews, BaseView; jenkinsci/scm-api-plugin: jenkins/scm/impl/
-# TagSCMHeadCategory.java). No tag discovered, no such view (404).
+# The project's tag jobs: a multibranch project with items has one view per SCMHeadCategory of its sources, named
+# as it, and scm-api's TagSCMHeadCategory is "tags" (jenkinsci/branch-api-plugin: src/main/java/jenkins/branch/
+# MultiBranchProjectViewHolder.java getViews, ensureViews; jenkinsci/scm-api-plugin: jenkins/scm/impl/
+# TagSCMHeadCategory.java). The git source has that category only with TagDiscoveryTrait (git-plugin
+# AbstractGitSCMSource.isCategoryEnabled). So: 200 with the tag jobs (an empty list before the first tag) once the
+# project has jobs and discovers tags; 404 while it has no jobs (only the welcome view) or discovers no tags.
 TAGS_VIEW = "view/tags/api/json?tree=jobs[name]"
 # The form the input step's `proceed` reads with Stapler's getSubmittedForm(), which wants a `json` field
 # (jenkinsci/stapler: core/src/main/java/org/kohsuke/stapler/RequestImpl.java, getSubmittedForm: 400
@@ -138,10 +140,10 @@ def label_path(label: str) -> str:
 
 def credentials_path(owner: JobRef) -> str:
     """The credentials plugin's page of an item (the root for no names): ViewCredentialsAction exports its own
-    stores as `stores`, each store its `domains`, each domain its `credentials` with their ids (jenkinsci/
+    stores as `stores`, each store its `domains`, each domain its `credentials` with their ids and typeName (jenkinsci/
     credentials-plugin: src/main/java/com/cloudbees/plugins/credentials/ViewCredentialsAction.java,
     CredentialsStoreAction.java)."""
-    return f"{job_path(owner)}credentials/api/json?{urlencode({'tree': 'stores[domains[credentials[id]]]'})}"
+    return f"{job_path(owner)}credentials/api/json?{urlencode({'tree': 'stores[domains[credentials[id,typeName]]]'})}"
 
 
 def jenkins_input_id(input_id: str) -> str:

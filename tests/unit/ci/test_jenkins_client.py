@@ -1,5 +1,6 @@
 """`python -m ci jenkins` against the Jenkins stand-in (tests/jenkins_standin.py) on loopback: no Jenkins needed."""
 
+import json
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ import requests
 from ci.__main__ import main
 from ci.executor.jenkins import JenkinsSession
 from ci.jenkins.connection import connection_from
-from ci.jenkins.job_xml import owned_view
+from ci.jenkins.job_xml import TAG_DISCOVERY, owned_view
 from ci.jenkins.paths import JobRef
 from tests.jenkins_standin import BuildScript, Input, JenkinsStandIn
 from tests.jenkins_standin_state import (INPUT_STEP_BEFORE_FIX, INPUT_STEP_FIXED, INPUT_STEP_NO_EXPORT,
@@ -314,8 +315,7 @@ def test_a_tag_job_with_no_build_says_why_and_trigger_builds_it(ci, standin):
     assert f"{JOB}/v1.2.3 build #1 SUCCESS" in run.summary and len(standin.items[tag].builds) == 1
     # A branch job without builds is only that.
     standin.add_branch(JOB, "main")
-    plain = ci("status").summary
-    assert "has no builds yet" in plain and "not built automatically" not in plain
+    assert_no_builds_and_not_a_tag(ci("status"))
 
 
 def test_status_and_logs_of_the_last_build(ci, standin):
@@ -587,3 +587,26 @@ def test_an_input_refusal_is_read_from_x_error_not_from_the_page(standin):
     failure = session._failure(requests.HTTPError(response=page), "approve", "input Deploy of build #7", "Deploy",
                                None)
     assert (failure.status, failure.refusal) == (400, "You need to be release-managers to submit this.")
+
+
+def test_the_tags_view_answers_as_branch_api_does_and_status_reads_each_answer(ci, standin):
+    # MultiBranchProjectViewHolder.getViews: only the welcome view while the project has no items; else one view
+    # per SCMHeadCategory of the source, and the git source has the tags one only with TagDiscoveryTrait
+    # (AbstractGitSCMSource.isCategoryEnabled, TagDiscoveryTrait.includeCategory).
+    def tags_view():
+        status, _, body = standin._job_route("GET", (JOB,), "view/tags/api/json", {}, b"", "root")
+        return status, (json.loads(body).get("jobs") if status == 200 else None)
+
+    assert ci("sync-job", user="root").exit_code == 0
+    assert tags_view() == (404, None)  # no jobs yet
+    standin.add_branch(JOB, "main")
+    assert tags_view() == (200, [])  # jobs and tag discovery, no tag yet
+    assert_no_builds_and_not_a_tag(ci("status"))
+    standin.set_config(JOB, standin.config(JOB).replace(f"<{TAG_DISCOVERY} />", ""))
+    assert tags_view() == (404, None)  # no tag discovery
+    assert_no_builds_and_not_a_tag(ci("status"))
+
+
+def assert_no_builds_and_not_a_tag(run):
+    assert run.exit_code == 0, run.err
+    assert f"job {JOB}/main has no builds yet (" in run.summary and "not built automatically" not in run.summary

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ci.jenkins.doctor import agent_labels, credential_ids
+from ci.jenkins.doctor import agent_labels, credential_bindings
 from ci.jenkins.step_plugins import required_plugins
 from tests.unit.ci.test_jenkins_client import JOB, REPOSITORY_ROOT, SCM_URL, TOKENS, ci  # noqa: F401
 from tests.jenkins_standin import JenkinsStandIn
@@ -20,7 +20,10 @@ def standin(request):
     request.addfinalizer(server.stop)
     server.facts.plugins = {name: ("999.v1", True) for name in required_plugins(JENKINSFILE)}
     server.facts.plugins["pipeline-input-step"] = (INPUT_STEP_FIXED, True)
-    server.facts.credentials = {"": credential_ids(JENKINSFILE)}
+    server.facts.credentials = {"": list(credential_bindings(JENKINSFILE))}
+    server.facts.credential_types = {"model-registry": "Username with password",
+                                     "deploy-ssh-key": "SSH Username with private key",
+                                     "deploy-known-hosts": "Secret file"}
     server.facts.computers = [("built-in", True, (), 0), ("agent-1", True, ("docker",), 2)]
     server.facts.notify_tokens = {NOTIFY_TOKEN}
     return server
@@ -41,7 +44,8 @@ def lines(run) -> dict[str, str]:
 
 
 def test_what_doctor_reads_from_the_jenkinsfile():
-    assert credential_ids(JENKINSFILE) == ["model-registry", "deploy-ssh-key", "deploy-known-hosts"]
+    assert credential_bindings(JENKINSFILE) == {"model-registry": "usernamePassword",
+                                                "deploy-ssh-key": "sshUserPrivateKey", "deploy-known-hosts": "file"}
     assert agent_labels(JENKINSFILE) == ["docker"]
     needed = required_plugins(JENKINSFILE)
     for plugin in ("pipeline-model-definition", "pipeline-input-step", "pipeline-milestone-step", "lockable-resources",
@@ -104,6 +108,14 @@ def plain_job(standin):
     # The REST pages show a System-scoped credential like any other; only the lookup in the job's context tells.
     ("credentials", lambda standin: standin.facts.system_scoped.add("deploy-ssh-key"),
      "deploy-ssh-key: scope System: jobs cannot use it; make it Global -> add them"),
+    # credentials-binding's MultiBinding.getCredentials refuses an id of another kind than its binding's type().
+    ("credentials", lambda standin: standin.facts.credential_types.update({"deploy-known-hosts": "Secret text"}),
+     "deploy-known-hosts is of type Secret text where file() needs a Secret file (FileCredentials) -> "),
+    ("credentials", lambda standin: standin.facts.credential_types.update({"model-registry": "Secret text"}),
+     "model-registry is of type Secret text where usernamePassword() needs a Username with password"),
+    ("credentials", lambda standin: standin.facts.credential_types.update(
+        {"deploy-ssh-key": "Username with password"}),
+     "where sshUserPrivateKey() needs an SSH Username with private key (SSHUserPrivateKey)"),
     ("agent", lambda standin: standin.facts.computers.__setitem__(1, ("agent-1", False, ("docker",), 2)),
      "no online agent with an executor and no cloud has label docker"),
     ("release managers", lambda standin: standin.facts.global_env.update({"RELEASE_MANAGERS": "ops"}),
@@ -148,3 +160,47 @@ def test_what_a_user_without_admin_rights_cannot_see_is_a_failed_check_naming_th
     assert "cannot check" in found["release managers"] and "Overall/Administer" in found["release managers"]
     assert found["agent"].startswith("ok")
     assert found["credentials"].startswith("ok") and "scope not checked" in found["credentials"]
+
+
+# What Functions.printStackTrace writes into the /scriptText answer (HTTP 200) when a script throws.
+COMPILE_ERROR = ("org.codehaus.groovy.control.MultipleCompilationErrorsException: startup failed:\n"
+                 "Script1.groovy: 1: unable to resolve class com.cloudbees.plugins.credentials.CredentialsProvider\n")
+RUNTIME_ERROR = ("java.lang.NullPointerException: Cannot invoke method get() on null object\n"
+                 "\tat org.codehaus.groovy.runtime.NullObject.invokeMethod(NullObject.java:91)\n")
+
+
+@pytest.mark.parametrize("script, check, answer", [
+    ("credentials", "credentials", COMPILE_ERROR),
+    ("credentials", "credentials", RUNTIME_ERROR),
+    ("global_env", "release managers", RUNTIME_ERROR),
+    ("global_env", "release managers", COMPILE_ERROR),
+])
+def test_a_check_script_that_fails_on_this_jenkins_is_a_fail_line_naming_its_error(
+        doctor, standin, script, check, answer):
+    standin.facts.failing_scripts[script] = answer
+    run = doctor()
+    assert run.exit_code == 1, run.err
+    found = lines(run)
+    assert [name for name, line in found.items() if line.startswith("FAIL")] == [check], run.err
+    assert f"FAIL {check}: the check script failed on this Jenkins: {answer.splitlines()[0]} -> " in found[check]
+    assert "administrator" not in found[check].split(" -> ")[0] and "Traceback" not in run.err
+
+
+def test_an_administrator_is_told_the_credentials_a_plain_job_could_use_not_to_be_an_administrator(doctor, standin):
+    plain_job(standin)
+    standin.facts.credential_types["deploy-known-hosts"] = "Secret text"
+    found = lines(doctor())
+    assert found["job type"].startswith("FAIL")
+    assert found["credentials"].startswith("FAIL credentials: deploy-known-hosts is of type Secret text"), found
+    assert "administrator" not in found["credentials"]
+
+
+def test_without_admin_rights_the_kind_is_judged_from_the_stores_type_name_where_it_is_a_known_one(doctor, standin):
+    # CredentialsStoreAction.CredentialsWrapper exports getTypeName (the credential's descriptor display name).
+    standin.facts.credential_types["deploy-known-hosts"] = "Secret text"
+    found = lines(doctor(user="alice"))
+    assert "deploy-known-hosts is of type Secret text where file() needs a Secret file" in found["credentials"]
+    standin.facts.credential_types["deploy-known-hosts"] = "Vault Secret File Credential"
+    found = lines(doctor(user="alice"))
+    assert found["credentials"].startswith("ok"), found["credentials"]
+    assert "kind of deploy-known-hosts not checked (type Vault Secret File Credential)" in found["credentials"]
