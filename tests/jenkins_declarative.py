@@ -10,21 +10,19 @@ test can never pass by guessing.
 
 import json
 import re
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
-
-from ci.executor.groovy import run_groovy
-
-STRUCTURE_CHECK = Path(__file__).resolve().parent.parent / "ci" / "jenkinsfile" / "structure.groovy"
 
 
 class UnsupportedCondition(Exception):
     """A `when` condition whose outcome cannot be known offline."""
 
 
-def load_model(jenkinsfile: Path) -> tuple[dict, list[str]]:
-    """The pipeline as data, with the checker's problems (the model comes out even when a rule fails)."""
-    result = run_groovy(STRUCTURE_CHECK, str(jenkinsfile), "--model-json")
+def load_model(jenkinsfile: Path, check: Callable[[Path, str], subprocess.CompletedProcess]) -> tuple[dict, list[str]]:
+    """The pipeline as data, with the checker's problems (the model comes out even when a rule fails); check runs
+    structure.groovy's model-json mode (the tests' jenkinsfile_check fixture)."""
+    result = check(jenkinsfile, "model-json")
     if not result.stdout.strip():
         raise AssertionError(f"no model for {jenkinsfile}: {result.stderr}")
     return json.loads(result.stdout), [line for line in result.stderr.splitlines() if line.strip()]

@@ -4,6 +4,10 @@ import org.codehaus.groovy.control.CompilationFailedException
 import org.codehaus.groovy.control.CompilationUnit
 import org.codehaus.groovy.control.Phases
 
+// serve.groovy, which runs many checks in one JVM, binds an exit that hands the status back instead of ending it.
+if (!binding.hasVariable('exit')) {
+    exit = { int status -> System.exit(status) }
+}
 def file = new File(args[0])
 def unit = new CompilationUnit()
 unit.addSource(file)
@@ -12,5 +16,5 @@ try {
     println "syntax ok: ${file}"
 } catch (CompilationFailedException error) {
     System.err.println(error.message)
-    System.exit(1)
+    exit(1)
 }

@@ -3,11 +3,14 @@ repository (so that concurrent runs have separate reports/ directories, as separ
 
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
+from ci.errors import CannotRun
+from ci.executor.groovy import JenkinsfileChecks
 from ci.workspace import copy_workspace
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +25,22 @@ def engine():
     except Exception as error:  # the tier must fail, not skip, without an engine
         pytest.fail(f"these checks need a Docker engine: {error}", pytrace=False)
     return client
+
+
+@pytest.fixture(scope="session")
+def jenkinsfile_check() -> Iterator[Callable[[Path, str], subprocess.CompletedProcess]]:
+    """check(path, mode): a Jenkinsfile check (syntax, structure or model-json), answered by one JVM for the whole
+    session, started by the first check (a JVM per check took most of these tests' time)."""
+    checks = JenkinsfileChecks()
+
+    def check(path: Path, mode: str) -> subprocess.CompletedProcess:
+        try:
+            return checks.check(path, mode)
+        except CannotRun as error:  # the check must fail, not skip, where groovy is missing
+            pytest.fail(str(error), pytrace=False)
+
+    yield check
+    checks.close()
 
 
 @pytest.fixture

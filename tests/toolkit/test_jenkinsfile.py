@@ -3,6 +3,7 @@
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,34 +18,37 @@ from tests.toolkit.conftest import REPOSITORY_ROOT, run_ci
 
 JENKINSFILE = REPOSITORY_ROOT / "Jenkinsfile"
 SYNTAX_CHECK = REPOSITORY_ROOT / "ci" / "jenkinsfile" / "syntax.groovy"
+STRUCTURE_CHECK = REPOSITORY_ROOT / "ci" / "jenkinsfile" / "structure.groovy"
 # Jenkins groups stages to give them one agent; the groups themselves run nothing.
 WRAPPER_STAGES = {"Build and test"}
 TOOLKIT_STEP = re.compile(r"^python3? -m ci (\S+)")
 
 
 def groovy(script: Path, *args: str) -> subprocess.CompletedProcess:
+    """A one-shot run in a JVM of its own, as `ci lint` runs the check (the tests share jenkinsfile_check's JVM)."""
     try:
         return run_groovy(script, *args)
     except CannotRun as error:  # the check must fail, not skip, where groovy is missing
         pytest.fail(str(error), pytrace=False)
 
 
-def groovy_syntax(path: Path) -> subprocess.CompletedProcess:
-    return groovy(SYNTAX_CHECK, str(path))
-
-
-def test_the_jenkinsfile_compiles_with_groovy():
-    result = groovy_syntax(JENKINSFILE)
+def test_the_jenkinsfile_compiles_with_groovy(jenkinsfile_check):
+    result = jenkinsfile_check(JENKINSFILE, "syntax")
     assert result.returncode == 0, result.stderr
 
 
-def test_a_broken_jenkinsfile_is_caught_with_its_line(tmp_path):
-    broken = tmp_path / "Jenkinsfile"
+def syntax_broken_copy(directory: Path) -> Path:
+    """The Jenkinsfile with the brace that opens stage('Lint') left out."""
+    broken = directory / "Jenkinsfile"
     lines = JENKINSFILE.read_text().splitlines()
     index = next(number for number, line in enumerate(lines) if "stage('Lint')" in line)
     lines[index] = lines[index].replace("{", "")
     broken.write_text("\n".join(lines) + "\n")
-    result = groovy_syntax(broken)
+    return broken
+
+
+def test_a_broken_jenkinsfile_is_caught_with_its_line(jenkinsfile_check, tmp_path):
+    result = jenkinsfile_check(syntax_broken_copy(tmp_path), "syntax")
     assert result.returncode == 1
     assert re.search(r"line \d+", result.stderr), result.stderr
 
@@ -59,8 +63,8 @@ def test_every_sh_step_runs_an_existing_ci_command():
         assert match.group(1) in known, f"unknown ci command in: {step}"
 
 
-def jenkins_stage_tree() -> list[dict]:
-    result = groovy_structure(JENKINSFILE, "--model-json")
+def jenkins_stage_tree(check: Callable[[Path, str], subprocess.CompletedProcess]) -> list[dict]:
+    result = check(JENKINSFILE, "model-json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["stages"]
 
@@ -91,8 +95,9 @@ def pipeline_view(tree: list[dict], parent: dict | None = None) -> list[dict]:
     return view
 
 
-def test_jenkins_runs_the_local_pipelines_stages_in_order_with_the_same_commands():
-    jenkins = [stage for stage in pipeline_view(jenkins_stage_tree()) if stage["name"] not in JENKINS_ONLY_STAGES]
+def test_jenkins_runs_the_local_pipelines_stages_in_order_with_the_same_commands(jenkinsfile_check):
+    jenkins = [stage for stage in pipeline_view(jenkins_stage_tree(jenkinsfile_check))
+               if stage["name"] not in JENKINS_ONLY_STAGES]
     expected = pipeline_stages(JENKINS_TARGETS)
     assert [stage["name"] for stage in jenkins] == [stage.name for stage in expected]
     for ours, theirs in zip(expected, jenkins):
@@ -111,16 +116,17 @@ def test_the_local_runner_runs_exactly_the_plans_stages():
     assert "python -m ci deploy --env local" in result.stderr
 
 
-def test_jenkins_has_only_its_checkout_beyond_the_local_stages():
-    view = pipeline_view(jenkins_stage_tree())
+def test_jenkins_has_only_its_checkout_beyond_the_local_stages(jenkinsfile_check):
+    view = pipeline_view(jenkins_stage_tree(jenkinsfile_check))
     assert view[0]["name"] == "Checkout" and set(JENKINS_ONLY_STAGES) == {"Checkout"}
     # Checkout: the exact revision, then the run starts (the job type is checked, reports/ emptied).
     assert view[0]["steps"] == ["checkout", "sh"] and view[0]["sh"] == ["python3 -m ci new-run"]
     assert toolkit_commands(view[0]["sh"]) == []
 
 
-def test_each_deploy_environment_starts_its_run_in_its_own_checkout_before_the_release_is_unstashed():
-    deploy = next(stage for stage in jenkins_stage_tree() if stage["name"] == "Deploy")
+def test_each_deploy_environment_starts_its_run_in_its_own_checkout_before_the_release_is_unstashed(
+        jenkinsfile_check):
+    deploy = next(stage for stage in jenkins_stage_tree(jenkinsfile_check) if stage["name"] == "Deploy")
     for environment in deploy["stages"]:
         calls = [step for step in environment["steps"] if step in ("checkout", "sh", "unstash")]
         assert calls[:3] == ["checkout", "sh", "unstash"], environment["name"]
@@ -141,16 +147,11 @@ def test_the_approval_has_a_submitter_a_timeout_and_records_who_approved():
     assert "run the build again" in refusal and "ci jenkins approve" in refusal and "532" in refusal
 
 
-STRUCTURE_CHECK = REPOSITORY_ROOT / "ci" / "jenkinsfile" / "structure.groovy"
 LINT_STEPS = "                    steps {\n                        sh 'python3 -m ci lint'"
 
 
-def groovy_structure(path: Path, *options: str) -> subprocess.CompletedProcess:
-    return groovy(STRUCTURE_CHECK, str(path), *options)
-
-
-def test_the_declarative_structure_is_valid():
-    result = groovy_structure(JENKINSFILE)
+def test_the_declarative_structure_is_valid(jenkinsfile_check):
+    result = jenkinsfile_check(JENKINSFILE, "structure")
     assert result.returncode == 0, result.stderr
 
 
@@ -165,14 +166,43 @@ def test_the_declarative_structure_is_valid():
     ("    environment {\n", "    triggers { cron('H 2 * * *') }\n    environment {\n",
      r"line \d+: cron in a Jenkinsfile for a Multibranch Pipeline"),
 ])
-def test_broken_structures_are_reported_with_their_line(tmp_path, original, broken, expected):
+def test_broken_structures_are_reported_with_their_line(jenkinsfile_check, tmp_path, original, broken, expected):
     text = JENKINSFILE.read_text()
     assert original in text
     copy = tmp_path / "Jenkinsfile"
     copy.write_text(text.replace(original, broken, 1))
-    result = groovy_structure(copy)
+    result = jenkinsfile_check(copy, "structure")
     assert result.returncode == 1
     assert re.search(expected, result.stderr), result.stderr
+
+
+def replaced_copy(directory: Path, original: str, broken: str) -> Path:
+    text = JENKINSFILE.read_text()
+    assert original in text
+    directory.mkdir()
+    copy = directory / "Jenkinsfile"
+    copy.write_text(text.replace(original, broken, 1))
+    return copy
+
+
+def test_the_shared_jvm_answers_each_check_byte_for_byte_as_a_run_of_its_own(jenkinsfile_check, tmp_path):
+    # The tests above ask jenkinsfile_check's one JVM; `ci lint` runs structure.groovy in a JVM of its own. Each
+    # way a check ends: its script's end, its exit on a compile error, its exit after the problems it found.
+    (tmp_path / "syntax").mkdir()
+    syntax_broken = syntax_broken_copy(tmp_path / "syntax")
+    # A rule broken: the model on stdout and the problem on stderr, from one run.
+    rule_broken = replaced_copy(tmp_path / "rule", "timestamps()\n",
+                                "timestamps()\n        disableConcurrentBuilds()\n")
+    cases = [(JENKINSFILE, "syntax", [SYNTAX_CHECK]), (JENKINSFILE, "structure", [STRUCTURE_CHECK]),
+             (syntax_broken, "syntax", [SYNTAX_CHECK]), (syntax_broken, "structure", [STRUCTURE_CHECK]),
+             (rule_broken, "model-json", [STRUCTURE_CHECK, "--model-json"])]
+    for path, mode, (script, *options) in cases:
+        own = groovy(script, str(path), *options)
+        shared = jenkinsfile_check(path, mode)
+        assert (shared.returncode, shared.stdout, shared.stderr) == (own.returncode, own.stdout, own.stderr), \
+            (path, mode)
+        assert own.returncode == (0 if path == JENKINSFILE else 1), own.stderr
+    assert own.stdout.startswith("{") and "disableConcurrentBuilds() with an input" in own.stderr
 
 
 GROOVY_LINT = REPOSITORY_ROOT / "build" / "tools" / "node_modules" / ".bin" / "npm-groovy-lint"

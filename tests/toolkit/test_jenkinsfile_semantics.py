@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from ci.config import load_config
-from ci.errors import CannotRun
 from ci.jenkins.step_plugins import CORE_STEPS, STEP_PLUGINS, used_names
 from ci.pipeline_plan import JENKINS_TARGETS, RELEASE_TAG_REGEXP, deploy_lock
 from tests.jenkins_build_environment import (MULTIBRANCH_BRANCH, MULTIBRANCH_CHANGE_REQUEST, MULTIBRANCH_TAG,
@@ -34,13 +33,6 @@ MULTIBRANCH_BUILDS = [
     (MULTIBRANCH_TAG, "vendor-drop", False),  # `tag 'v*'` would release this one
     (MULTIBRANCH_CHANGE_REQUEST, "PR-12", False),
 ]
-
-
-def model_of(path: Path) -> tuple[dict, list[str]]:
-    try:
-        return load_model(path)
-    except CannotRun as error:  # the check must fail, not skip, where groovy is missing
-        pytest.fail(str(error), pytrace=False)
 
 
 def broken_copy(tmp_path: Path, *replacements: tuple[str, str]) -> Path:
@@ -80,8 +72,8 @@ def plain_job_outcome(model: dict) -> str:
 
 
 @pytest.fixture(scope="module")
-def model() -> dict:
-    found, problems = model_of(JENKINSFILE)
+def model(jenkinsfile_check) -> dict:
+    found, problems = load_model(JENKINSFILE, jenkinsfile_check)
     assert not problems, problems
     return found
 
@@ -108,9 +100,9 @@ def test_a_plain_pipeline_job_is_refused_at_its_first_toolkit_step(model):
     assert checkout["name"] == "Checkout" and checkout["when"] is None
 
 
-def test_the_jenkinsfile_before_issue_12_passes_green_in_a_plain_job_and_the_check_says_so():
+def test_the_jenkinsfile_before_issue_12_passes_green_in_a_plain_job_and_the_check_says_so(jenkinsfile_check):
     # Defect 1: what the checks did not see. The old conditions hold in multibranch main, never in a plain job.
-    old, problems = model_of(BEFORE_ISSUE_12)
+    old, problems = load_model(BEFORE_ISSUE_12, jenkinsfile_check)
     assert plain_job_outcome(old) == "green with Push, Approve, Deploy, Staging, Production skipped"
     assert stages_run(old, build_environment(MULTIBRANCH_BRANCH, "main"))["Deploy"]
     assert any("stage 'Deploy' allocates its agent before its when" in problem for problem in problems)
@@ -136,10 +128,11 @@ def test_every_condition_can_be_true_in_a_multibranch_build(model):
     ("branch pattern: 'main', comparator: 'EQUALS'", "expression { env.GIT_BRANCH == 'origin/main' }",
      "stage 'Deploy': line"),
 ])
-def test_a_condition_that_cannot_hold_in_a_multibranch_build_is_reported(tmp_path, original, broken, expected):
+def test_a_condition_that_cannot_hold_in_a_multibranch_build_is_reported(jenkinsfile_check, tmp_path, original,
+                                                                         broken, expected):
     # The version pattern compared as a plain string matches no tag either.
     copy = broken_copy(tmp_path, (original, broken), ("comparator: 'REGEXP'", "comparator: 'EQUALS'"))
-    broken_model, _ = model_of(copy)
+    broken_model, _ = load_model(copy, jenkinsfile_check)
     assert any(problem.startswith(expected) for problem in never_true_in_multibranch(broken_model)), \
         never_true_in_multibranch(broken_model)
 
@@ -216,15 +209,15 @@ STAGING_LOCK = "lock(resource: 'ml-model-service-deploy-staging')"
        "agent { label 'docker' }\n            options { timeout(time: 90, unit: 'MINUTES') }\n            stages {")],
      r"stage 'Build and test''s timeout option also counts the time queued for its agent"),
 ])
-def test_each_rule_catches_its_broken_copy(tmp_path, replacements, expected):
+def test_each_rule_catches_its_broken_copy(jenkinsfile_check, tmp_path, replacements, expected):
     copy = broken_copy(tmp_path, *replacements)
-    _, problems = model_of(copy)
+    _, problems = load_model(copy, jenkinsfile_check)
     assert any(re.search(expected, problem) for problem in problems), problems
 
 
-def test_a_pipeline_timeout_longer_than_the_approval_wait_is_no_rule_break(tmp_path):
+def test_a_pipeline_timeout_longer_than_the_approval_wait_is_no_rule_break(jenkinsfile_check, tmp_path):
     copy = broken_copy(tmp_path, ("timestamps()\n", "timestamps()\n        timeout(time: 4, unit: 'DAYS')\n"))
-    _, problems = model_of(copy)
+    _, problems = load_model(copy, jenkinsfile_check)
     assert problems == []
 
 
@@ -273,7 +266,7 @@ def test_doctor_knows_the_plugin_of_every_step_option_and_trigger_the_jenkinsfil
     assert sorted(names - set(used_names(JENKINSFILE.read_text()))) == []
 
 
-def test_a_step_doctor_does_not_know_is_caught(tmp_path):
+def test_a_step_doctor_does_not_know_is_caught(jenkinsfile_check, tmp_path):
     copy = broken_copy(tmp_path, ("sh 'python3 -m ci lint'", "sh 'python3 -m ci lint'\n slackSend(message: 'x')"))
-    found, _ = model_of(copy)
+    found, _ = load_model(copy, jenkinsfile_check)
     assert sorted(called_names(found) - set(STEP_PLUGINS) - CORE_STEPS) == ["slackSend"]
