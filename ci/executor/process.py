@@ -257,13 +257,9 @@ def run_detached(argv: Sequence[str], cwd: Path, environ: dict[str, str], secret
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    # Not os.kill(pid, 0): a worker that ended is a zombie until its new parent reaps it, and in a container whose
+    # PID 1 reaps nothing (a Jenkins agent started without --init) that is for ever; a zombie has ended.
+    return process_start_time(pid) is not None
 
 
 def process_start_time(pid: int) -> int | None:

@@ -2,6 +2,7 @@
 waiter is signalled or killed. The worker must never run without its secret copies, and the copies must not stay
 in the temporary directory for good (ci.executor.process.run_detached, ci/detached_workers.py, `ci cleanup`)."""
 
+import ctypes
 import json
 import os
 import signal
@@ -125,16 +126,42 @@ def no_engine(monkeypatch):
                         lambda client, matches: {"containers": [], "networks": [], "volumes": []})
 
 
-def test_cleanup_removes_the_copies_of_a_worker_whose_waiter_was_killed(tmp_path, no_engine):
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+@pytest.fixture(params=["reaped", "never-reaped"])
+def orphans(request):
+    """Where an orphaned worker ends up: with a parent that reaps it (init, systemd), or with one that reaps
+    nothing, as PID 1 of a container started without --init (many Jenkins agents): a zombie until the end. This
+    test process plays that parent by becoming a child subreaper (prctl(2)) and reaping nothing."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    adopted = []
+    if request.param == "never-reaped":
+        assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, os.strerror(ctypes.get_errno())
+    yield adopted
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    for pid in adopted:  # end and reap what this test left as our children; a pid reused by another is no child
+        try:
+            if parent_of(pid) == os.getpid():
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        except (OSError, StopIteration):
+            pass
+
+
+def test_cleanup_removes_the_copies_of_a_worker_whose_waiter_was_killed(tmp_path, no_engine, orphans):
     ctx = context(tmp_path, {})
     record = detached_workers.record_path(ctx.root, ctx.environ, RUN, "deploy")
     step, out = start_foreground(tmp_path, record)
     worker, copies = started(out)
     wait_for(record.exists, "the record")
     assert json.loads(record.read_text())["secrets_dir"] == str(copies)
-    os.kill(parent_of(worker), signal.SIGKILL)  # the OOM killer, say: nothing of the waiter runs any more
+    waiter = parent_of(worker)
+    orphans.extend((step.pid, waiter, worker))
+    os.kill(waiter, signal.SIGKILL)  # the OOM killer, say: nothing of the waiter runs any more
     Path(f"{out}.go").touch()
     wait_for(lambda: process.process_start_time(worker) is None, "the worker's end")
+    # The step sees the worker's end (a zombie has ended) instead of waiting for ever.
     step.communicate(timeout=20)
     assert copies.is_dir() and record.exists()  # what was left behind
     outcome = cleanup.run(SimpleNamespace(project=None), ctx)
