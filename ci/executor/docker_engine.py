@@ -97,6 +97,32 @@ def tag_image(client: docker.DockerClient, image_id: str, repository: str, tags:
         image.tag(repository, tag=tag)
 
 
+def image_ids(client: docker.DockerClient, references: list[str]) -> set[str]:
+    """The ids these references point to now (missing ones are skipped)."""
+    ids = set()
+    for reference in references:
+        try:
+            ids.add(client.images.get(reference).id)
+        except NotFound:
+            pass
+    return ids
+
+
+def remove_if_untagged(client: docker.DockerClient, image_id: str) -> bool:
+    """Delete an image that no tag names any more; kept (False) while a container or a child image uses it."""
+    try:
+        if client.images.get(image_id).tags:
+            return False
+        client.images.remove(image_id, noprune=False)
+    except NotFound:
+        return True
+    except APIError as error:
+        if error.status_code == 409:
+            return False
+        raise
+    return True
+
+
 def image_size_bytes(client: docker.DockerClient, reference: str) -> int:
     return int(client.images.get(reference).attrs.get("Size", 0))
 

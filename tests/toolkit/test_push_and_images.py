@@ -200,3 +200,20 @@ def test_prune_keeps_the_newest_images_per_branch_of_this_project_only(engine, r
         for tag in built:
             if _present(engine, tag):
                 engine.images.remove(tag)
+
+
+def test_a_rebuild_leaves_no_untagged_image_behind(engine):
+    # Every build is a new image (its created label), so the tag moves; the image it moved off used to stay,
+    # untagged, after every test run and every push an agent built.
+    from ci.context import Context
+    from ci.image_builder import build_images, plan_with_base
+    ctx = Context.from_environment()
+    plan, _ = plan_with_base(ctx, engine)
+    first = build_images(ctx, engine, plan, ("postgres",))["postgres"]["image_id"]
+    time.sleep(1.1)  # the created label has whole seconds
+    plan, _ = plan_with_base(ctx, engine)
+    second = build_images(ctx, engine, plan, ("postgres",))["postgres"]["image_id"]
+    assert second != first
+    with pytest.raises(docker.errors.ImageNotFound):
+        engine.images.get(first)
+    assert engine.images.get(second).tags
