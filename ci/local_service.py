@@ -4,9 +4,8 @@ from dataclasses import dataclass, field
 
 from ci.build_plan import PROJECT_LABEL
 from ci.config import Config
-from ci.deploy_plan import APP_UID
+from ci.deploy.names import APP_UID, ROLE_LABEL
 
-ROLE_LABEL = "io.mlci.role"
 LOCAL_ROLE = "local-service"
 
 

@@ -12,16 +12,18 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from ci import deploy_plan as plan
 from ci import detached_workers
-from ci import proxy
+from ci.deploy import plan, proxy
 from ci.build_plan import MODEL, PROXY
 from ci.commands.build import BUILD_REPORT
 from ci.commands.outcome import Outcome
 from ci.console import Stopwatch, info, progress
-from ci.deploy_credentials import SECRET_FILE_VARIABLES, ssh_credentials
-from ci.deployer import (CutoverProbe, DeployLock, HostOutcome, Traffic, append_audit, deploy_owner, ensure_image,
-                         ensure_proxy, wait_healthy)
+from ci.deploy.credentials import SECRET_FILE_VARIABLES, ssh_credentials
+from ci.deploy.ledger import append_audit
+from ci.deploy.lock import DeployLock, lock_acquire_command
+from ci.deploy.names import EnvironmentNames
+from ci.deploy.steps import HostOutcome, deploy_owner, ensure_image, wait_healthy
+from ci.deploy.traffic import CutoverProbe, Traffic, ensure_proxy
 from ci.errors import EXIT_INTERRUPTED, CannotRun, CheckFailed, ConfigError, UserError
 from ci.executor import docker_engine, process
 from ci.executor.ssh import SshHost
@@ -120,9 +122,10 @@ def run(args, ctx) -> Outcome:
     now = datetime.now(timezone.utc)
     release, source = release_for(ctx, args.image, now)
     hosts = [HostAddress.parse(text) for text in environment.hosts]
-    paths = plan.remote_paths(ctx.config.deploy.state_dir, project, args.env)
+    names = EnvironmentNames(project, args.env, ctx.config.deploy.state_dir)
+    paths = names.paths
     if args.dry_run:
-        _print_plan(project, args.env, hosts, environment, release, paths)
+        _print_plan(names, hosts, environment, release)
         return Outcome.ok(f"dry run: would deploy {release.release_id} to {len(hosts)} host(s) of {args.env}")
 
     client = docker_engine.connect()
@@ -150,7 +153,7 @@ def run(args, ctx) -> Outcome:
             # Hosts of one batch are updated at the same time; the next batch starts once all of them passed.
             with ThreadPoolExecutor(max_workers=len(batch)) as pool:
                 futures = [pool.submit(_deploy_host, ctx, session, outcome, environment, release, source,
-                                       proxy_image, paths, project, args.env) for session, outcome in batch]
+                                       proxy_image, names) for session, outcome in batch]
             errors = []
             for (session, outcome), future in zip(batch, futures):
                 try:
@@ -161,11 +164,11 @@ def run(args, ctx) -> Outcome:
             if errors:
                 raise errors[0]
         for session, outcome, _, _ in switched:
-            _retire_previous(ctx, session, outcome, project, args.env, paths, release)
+            _retire_previous(ctx, session, outcome, names, release)
     except (UserError, KeyboardInterrupt) as error:
         interrupted = isinstance(error, KeyboardInterrupt)
         failure = CannotRun("interrupted") if interrupted else error
-        _roll_back(switched, project, args.env, release, ctx.config.deploy.drain_seconds, reason=str(failure))
+        _roll_back(switched, names, release, ctx.config.deploy.drain_seconds, reason=str(failure))
         for outcome in outcomes:
             if outcome.result == "pending":
                 outcome.result, outcome.reason = "not deployed", "an earlier host failed"
@@ -201,23 +204,24 @@ def run(args, ctx) -> Outcome:
 
 
 def _deploy_host(ctx, session: SshHost, outcome: HostOutcome, environment, release: plan.Release, source: dict,
-                 proxy_image: dict, paths: plan.RemotePaths, project: str, env: str):
+                 proxy_image: dict, names: EnvironmentNames):
     watch = Stopwatch()
     settings = ctx.config.deploy
-    proxy_name = ensure_proxy(session, project, env, proxy_image["image_id"], environment.public_port, paths)
-    traffic = Traffic(session, proxy_name, plan.network_name(project, env))
+    paths = names.paths
+    proxy_name = ensure_proxy(session, names, proxy_image["image_id"], environment.public_port)
+    traffic = Traffic(session, proxy_name, names.network)
     progress(f"{session.address}: getting image {release.image_id[:19]} onto the host")
     outcome.transfer = ensure_image(session, release.image_id, source["pull_reference"], source["registry"],
                                     environment.image_transfer)
     previous = session.text(plan.read_current_command(paths))
-    previous_container = f"{project}-{env}-{previous}" if previous else ""
+    previous_container = names.container(previous)
     previous_slot = traffic.slot_serving(previous_container) if previous else ""
     outcome.previous = previous
     outcome.release = release.release_id
-    container = release.container(project, env)
+    container = names.container(release.release_id)
     progress(f"{session.address}: starting {container} beside {previous or 'no previous release'}")
     session.run(["docker", "rm", "--force", container], check=False)
-    session.run(plan.run_release_command(project, env, release))
+    session.run(plan.run_release_command(names, release))
     try:
         outcome.durations["health_seconds"] = round(wait_healthy(session, container,
                                                                  settings.health_timeout_seconds), 2)
@@ -248,25 +252,26 @@ def _deploy_host(ctx, session: SshHost, outcome: HostOutcome, environment, relea
     return traffic, previous_slot
 
 
-def _retire_previous(ctx, session: SshHost, outcome: HostOutcome, project: str, env: str,
-                     paths: plan.RemotePaths, release: plan.Release) -> None:
+def _retire_previous(ctx, session: SshHost, outcome: HostOutcome, names: EnvironmentNames,
+                     release: plan.Release) -> None:
+    paths = names.paths
     """The rollout succeeded everywhere: record the new current release, stop the old, prune beyond the kept."""
     session.run(plan.write_current_command(paths, release.release_id))
     if outcome.previous and outcome.previous != release.release_id:
-        session.run(["docker", "stop", "--time", "10", f"{project}-{env}-{outcome.previous}"], check=False)
-    releases = plan.parse_releases(session.text(plan.list_releases_command(project, env)))
+        session.run(["docker", "stop", "--time", "10", names.container(outcome.previous)], check=False)
+    releases = plan.parse_releases(session.text(plan.list_releases_command(names)), names.env)
     for old in plan.releases_to_remove(releases, release.release_id, ctx.config.deploy.keep_releases):
         session.run(["docker", "rm", "--force", old["container"]], check=False)
         session.run(["docker", "image", "rm", old["image"]], check=False)
     outcome.result = "success"
 
 
-def _roll_back(switched, project: str, env: str, release: plan.Release, drain_seconds: int, reason: str) -> None:
+def _roll_back(switched, names: EnvironmentNames, release: plan.Release, drain_seconds: int, reason: str) -> None:
     for session, outcome, traffic, _ in reversed(switched):
         watch = Stopwatch()
-        previous_container = f"{project}-{env}-{outcome.previous}" if outcome.previous else ""
+        previous_container = names.container(outcome.previous)
         try:
-            _switch_back(session, traffic, previous_container, release.container(project, env), drain_seconds)
+            _switch_back(session, traffic, previous_container, names.container(release.release_id), drain_seconds)
             outcome.result, outcome.reason = "rolled back", f"another host failed: {reason}"
         except UserError as error:
             outcome.result, outcome.reason = "rollback failed", str(error)
@@ -308,12 +313,13 @@ def _audit(session: SshHost, paths, record_base: dict, outcome: HostOutcome) -> 
         info(f"  warning: could not append to the audit log on {outcome.host}: {error}")
 
 
-def _print_plan(project: str, env: str, hosts, environment, release: plan.Release, paths: plan.RemotePaths) -> None:
+def _print_plan(names: EnvironmentNames, hosts, environment, release: plan.Release) -> None:
+    env, paths = names.env, names.paths
     info(f"deploy {release.release_id} (image {release.image_id[:19]}, digest {release.digest[:19]}) to {env}:")
     for address, url in zip(hosts, environment.public_urls):
         info(f"  host {address} (public {url}), state in {paths.base}")
-        info(f"    lock:    {' '.join(plan.lock_acquire_command(paths, 'DEPLOY_ID', 'OWNER'))}")
-        info(f"    proxy:   {' '.join(proxy.proxy_run_command(f'{project}-{env}', 'PROXY_IMAGE', environment.public_port, plan.network_name(project, env), paths.proxy_dir))}")  # noqa: E501
-        info(f"    release: {' '.join(plan.run_release_command(project, env, release))}")
-        info(f"    switch:  proxy slots blue/green via {proxy.HELPER} (see ci/proxy.py); smoke: "
+        info(f"    lock:    {' '.join(lock_acquire_command(paths, 'DEPLOY_ID', 'OWNER'))}")
+        info(f"    proxy:   {' '.join(proxy.proxy_run_command(names.proxy, names.proxy_labels(), 'PROXY_IMAGE', environment.public_port, names.network, paths.proxy_dir))}")  # noqa: E501
+        info(f"    release: {' '.join(plan.run_release_command(names, release))}")
+        info(f"    switch:  proxy slots blue/green via {proxy.HELPER} (see ci/deploy/proxy.py); smoke: "
              f"python -m ci test acceptance --base-url {url} --smoke")

@@ -2,11 +2,13 @@
 
 import json
 
-from ci import deploy_plan as plan
+from ci.deploy import plan
+from ci.deploy.ledger import audit_tail_command
+from ci.deploy.names import EnvironmentNames
 from ci.commands.deploy import environment_for
 from ci.commands.outcome import Outcome
 from ci.console import info
-from ci.deploy_credentials import ssh_credentials
+from ci.deploy.credentials import ssh_credentials
 from ci.executor.ssh import SshHost
 from ci.reports import write_json_report
 from ci.ssh_plan import HostAddress
@@ -23,7 +25,8 @@ def add_arguments(parser) -> None:
 def run(args, ctx) -> Outcome:
     environment = environment_for(ctx, args.env)
     project = ctx.config.project.name
-    paths = plan.remote_paths(ctx.config.deploy.state_dir, project, args.env)
+    names = EnvironmentNames(project, args.env, ctx.config.deploy.state_dir)
+    paths = names.paths
     credentials = ssh_credentials(environment, ctx.environ, ctx.root)
     hosts = []
     try:
@@ -31,8 +34,8 @@ def run(args, ctx) -> Outcome:
             session = SshHost(HostAddress.parse(text), credentials.key_file, credentials.known_hosts_file)
             try:
                 current = session.text(plan.read_current_command(paths))
-                releases = plan.parse_releases(session.text(plan.list_releases_command(project, args.env)))
-                audit = [json.loads(line) for line in session.text(plan.audit_tail_command(paths, args.audit))
+                releases = plan.parse_releases(session.text(plan.list_releases_command(names)), args.env)
+                audit = [json.loads(line) for line in session.text(audit_tail_command(paths, args.audit))
                          .splitlines() if line.strip()]
             finally:
                 session.close()

@@ -3,13 +3,16 @@
 import sys
 from datetime import datetime, timezone
 
-from ci import deploy_plan as plan
-from ci import proxy
+from ci.deploy import plan
 from ci.commands.deploy import detached_outcome, environment_for
 from ci.commands.outcome import Outcome
 from ci.console import Stopwatch, progress
-from ci.deploy_credentials import ssh_credentials
-from ci.deployer import DeployLock, Traffic, append_audit, deploy_owner, wait_healthy
+from ci.deploy.credentials import ssh_credentials
+from ci.deploy.ledger import append_audit
+from ci.deploy.lock import DeployLock
+from ci.deploy.names import EnvironmentNames
+from ci.deploy.steps import deploy_owner, wait_healthy
+from ci.deploy.traffic import Traffic
 from ci.errors import CannotRun, UserError
 from ci.executor import process
 from ci.executor.ssh import SshHost
@@ -49,7 +52,8 @@ def run(args, ctx) -> Outcome:
         return detached_outcome(ctx, NAME, worker_command(args))
     environment = environment_for(ctx, args.env)
     project, settings = ctx.config.project.name, ctx.config.deploy
-    paths = plan.remote_paths(settings.state_dir, project, args.env)
+    names = EnvironmentNames(project, args.env, settings.state_dir)
+    paths = names.paths
     credentials = ssh_credentials(environment, ctx.environ, ctx.root)
     owner = deploy_owner(ctx.environ)
     deploy_id = f"{ctx.identity.run_id}-rollback"
@@ -61,7 +65,7 @@ def run(args, ctx) -> Outcome:
             lock = DeployLock(session, paths, deploy_id, owner, settings.lock_wait_seconds, settings.lock_stale_seconds)
             try:
                 lock.acquire()
-                results.append(_roll_back_host(session, paths, project, args.env, args.release, settings, owner))
+                results.append(_roll_back_host(session, names, args.release, settings, owner))
             finally:
                 lock.release()
                 session.close()
@@ -74,18 +78,18 @@ def run(args, ctx) -> Outcome:
     return Outcome.ok(f"{args.env} serves {target} again on {len(results)} host(s) after {watch.seconds:.1f}s")
 
 
-def _roll_back_host(session: SshHost, paths, project: str, env: str, wanted: str | None, settings,
-                    owner: str) -> dict:
+def _roll_back_host(session: SshHost, names: EnvironmentNames, wanted: str | None, settings, owner: str) -> dict:
+    paths, env = names.paths, names.env
     watch = Stopwatch()
     current = session.text(plan.read_current_command(paths))
-    releases = plan.parse_releases(session.text(plan.list_releases_command(project, env)))
+    releases = plan.parse_releases(session.text(plan.list_releases_command(names)), env)
     target = rollback_target(releases, current, wanted)
     container = target["container"]
     progress(f"{session.address}: returning to {target['release']} (from {current or 'nothing'})")
     session.run(["docker", "start", container])
     wait_healthy(session, container, settings.health_timeout_seconds)
-    traffic = Traffic(session, proxy.proxy_container_name(f"{project}-{env}"), plan.network_name(project, env))
-    current_container = f"{project}-{env}-{current}" if current else ""
+    traffic = Traffic(session, names.proxy, names.network)
+    current_container = names.container(current)
     old_slot = traffic.slot_serving(current_container) if current else ""
     traffic.switch_to(container, old_slot, settings.health_timeout_seconds, settings.drain_seconds)
     session.run(plan.write_current_command(paths, target["release"]))

@@ -1,5 +1,5 @@
 """Zero-downtime switching through the proxy image on the local engine: two releases of the model image behind
-HAProxy, switched back and forth under constant keep-alive load with exactly the commands ci/proxy.py returns,
+HAProxy, switched back and forth under constant keep-alive load with exactly the commands ci/deploy/proxy.py returns,
 and a restarted or replaced proxy coming back routing to the active release.
 
 Only 127.0.0.1 and the containers started here are contacted; everything started here is removed afterwards.
@@ -19,7 +19,7 @@ import pytest
 import requests
 from docker.errors import NotFound
 
-from ci import proxy
+from ci.deploy import proxy
 from ci.build_trust import TRUST_DIR, trust_files
 from ci.executor import docker_engine
 from ci.executor.files import sync_directory
@@ -68,7 +68,7 @@ def proxy_image(engine, build_report):
 def network(engine, request) -> str:
     name = f"mlci-proxytest-{RUN_ID}"
     request.addfinalizer(lambda: _remove_network(engine, name))
-    run(proxy.network_create_command(name))
+    run(proxy.network_create_command(name, {TEST_LABEL: RUN_ID}))
     run(proxy.network_exists_command(name))
     return name
 
@@ -90,10 +90,10 @@ def releases(engine, network, build_report, request) -> dict[str, str]:
 class Proxy:
     def __init__(self, name: str, image: str, network: str, state_dir: Path):
         self.name, self.image, self.network, self.state_dir = name, image, network, state_dir
-        self.env_name = name.removeprefix("mlci-").removesuffix("-proxy")
 
     def start(self) -> None:
-        run(proxy.proxy_run_command(self.env_name, self.image, 0, self.network, str(self.state_dir), "127.0.0.1"))
+        run(proxy.proxy_run_command(self.name, {TEST_LABEL: RUN_ID}, self.image, 0, self.network, str(self.state_dir),
+                                    "127.0.0.1"))
         self.wait_for_api()
 
     def url(self) -> str:
@@ -131,7 +131,7 @@ class Proxy:
         pytest.fail(f"{what} within {timeout:.0f}s; last state: {states}", pytrace=False)
 
     def switch_to(self, slot: str, ip: str) -> dict[str, float]:
-        """The cutover of ci/proxy.py's docstring; returns how long its parts took (seconds)."""
+        """The cutover of ci/deploy/proxy.py's docstring; returns how long its parts took (seconds)."""
         old = proxy.other_slot(slot)
         old_serving = old in proxy.serving_slots(self.states())
         started = time.monotonic()
@@ -162,7 +162,7 @@ def proxy_container(engine, proxy_image, network, request) -> Proxy:
     else:
         # state_dir_command chowns to the proxy's user, which needs root; an unprivileged run opens the directory.
         state_dir.chmod(0o777)
-    started = Proxy(proxy.proxy_container_name(f"proxytest-{RUN_ID}"), proxy_image, network, state_dir)
+    started = Proxy(f"mlci-proxytest-{RUN_ID}-proxy", proxy_image, network, state_dir)
     request.addfinalizer(lambda: _remove_container(engine, started.name))
     started.start()
     return started

@@ -13,7 +13,7 @@ from ci.build_plan import PROXY
 from ci.commands import deploy
 from ci.config import Config, DeployConfig
 from ci.context import Context
-from ci.deploy_plan import Release
+from ci.deploy.plan import Release
 from ci.errors import CheckFailed, UserError
 from ci.identity import BuildIdentity
 
@@ -37,7 +37,7 @@ class Events:
 
 
 def kind_of(argv) -> str:
-    """What a remote command is, read from ci/deploy_plan.py's lock commands (acquire, heartbeat, release)."""
+    """What a remote command is, read from ci/deploy/lock.py's lock commands (acquire, heartbeat, release)."""
     text = " ".join(argv)
     if "mkdir -p" in text and "/lock" in text:
         return "lock acquired"

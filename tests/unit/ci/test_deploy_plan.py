@@ -2,14 +2,16 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ci import deploy_plan as plan
+from ci.deploy import lock, plan
+from ci.deploy.names import EnvironmentNames
 from ci.commands.rollback import rollback_target
 from ci.errors import CannotRun, ConfigError, UserError
 from ci.ssh_plan import HostAddress, known_hosts_line, ssh_command, ssh_options
 
 RELEASE = plan.Release("20260102T030405-0c89f6af6c8e", "sha256:0c89f6af6c8e" + "0" * 52, "sha256:" + "d" * 64,
                        "1.0.0+abc", "f" * 40)
-PATHS = plan.remote_paths("/var/lib/mlci", "ml-model-service", "staging")
+NAMES = EnvironmentNames("ml-model-service", "staging", "/var/lib/mlci")
+PATHS = NAMES.paths
 
 
 def test_release_ids_sort_by_time_and_name_the_image():
@@ -18,7 +20,7 @@ def test_release_ids_sort_by_time_and_name_the_image():
 
 
 def test_the_release_container_publishes_nothing_and_runs_read_only_by_image_id():
-    command = plan.run_release_command("ml-model-service", "staging", RELEASE)
+    command = plan.run_release_command(NAMES, RELEASE)
     assert command[:5] == ["docker", "run", "--detach", "--name",
                            "ml-model-service-staging-20260102T030405-0c89f6af6c8e"]
     assert "--publish" not in command and "-p" not in command
@@ -28,18 +30,18 @@ def test_the_release_container_publishes_nothing_and_runs_read_only_by_image_id(
 
 
 def test_lock_commands_are_atomic_and_only_the_holder_releases():
-    acquire = " ".join(plan.lock_acquire_command(PATHS, "deploy-1", "alice"))
+    acquire = " ".join(lock.lock_acquire_command(PATHS, "deploy-1", "alice"))
     assert "mkdir /var/lib/mlci/ml-model-service/staging/lock 2>/dev/null" in acquire
-    release = plan.lock_release_command(PATHS, "deploy-1")[2]
+    release = lock.lock_release_command(PATHS, "deploy-1")[2]
     assert "grep -q deploy-1" in release and release.index("grep") < release.index("rm -rf")
 
 
 def test_stale_locks_are_recognised_by_their_heartbeat():
-    now, heartbeat, owner = plan.parse_lock_status('1000\n900\n{"deploy_id": "d", "owner": "bob"}\n')
+    now, heartbeat, owner = lock.parse_lock_status('1000\n900\n{"deploy_id": "d", "owner": "bob"}\n')
     assert owner == {"deploy_id": "d", "owner": "bob"}
-    assert plan.lock_is_stale(now, heartbeat, stale_seconds=60)
-    assert not plan.lock_is_stale(now, heartbeat, stale_seconds=120)
-    assert not plan.lock_is_stale(1000, 0, stale_seconds=1)  # no heartbeat file yet: being created, not stale
+    assert lock.lock_is_stale(now, heartbeat, stale_seconds=60)
+    assert not lock.lock_is_stale(now, heartbeat, stale_seconds=120)
+    assert not lock.lock_is_stale(1000, 0, stale_seconds=1)  # no heartbeat file yet: being created, not stale
 
 
 def test_hosts_are_rolled_in_batches_in_order():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ci.deploy_credentials import SECRET_FILE_VARIABLES
+from ci.deploy.credentials import SECRET_FILE_VARIABLES
 from ci.executor.process import (JENKINS_KILL_VARIABLES, detached_environment, process_start_time, same_process,
                                  under_build_killer)
 

@@ -1,5 +1,5 @@
-"""ci/proxy.py: the exact commands for given inputs, and the parser on answers captured from HAProxy 2.6.12 (Debian
-bookworm) in the proxy image; and the proxy image's helper (docker/proxy/mlci-proxy.py) on its own."""
+"""ci/deploy/proxy.py: the exact commands for given inputs, and the parser on answers captured from HAProxy 2.6.12
+(Debian bookworm) in the proxy image; and the proxy image's helper (docker/proxy/mlci-proxy.py) on its own."""
 
 import importlib.machinery
 import importlib.util
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ci import proxy
+from ci.deploy import proxy
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 
@@ -234,7 +234,7 @@ def test_other_slot():
 
 
 def test_network_commands():
-    assert proxy.network_create_command("mlci-prod") == [
+    assert proxy.network_create_command("mlci-prod", {"io.mlci.role": "release-network"}) == [
         "docker", "network", "create", "--driver", "bridge", "--label", "io.mlci.role=release-network", "mlci-prod"]
     assert proxy.network_exists_command("mlci-prod") == [
         "docker", "network", "inspect", "--format", "{{.Name}}", "mlci-prod"]
@@ -246,7 +246,8 @@ def test_state_dir_is_created_for_the_proxy_user():
 
 
 def test_proxy_run_command():
-    assert proxy.proxy_run_command("prod", "ml-model-service-proxy:abc", 80, "mlci-prod",
+    labels = {"io.mlci.role": "proxy", "io.mlci.environment": "prod"}
+    assert proxy.proxy_run_command("mlci-prod-proxy", labels, "ml-model-service-proxy:abc", 80, "mlci-prod",
                                    "/var/lib/mlci/prod/proxy") == [
         "docker", "run", "--detach", "--name", "mlci-prod-proxy",
         "--restart", "unless-stopped",
@@ -267,7 +268,7 @@ def test_proxy_run_command():
     (0, "", "8080"),
 ])
 def test_proxy_publish_forms(port, bind, publish):
-    command = proxy.proxy_run_command("staging", "img", port, "net", "/srv/state", bind)
+    command = proxy.proxy_run_command("staging", {}, "img", port, "net", "/srv/state", bind)
     assert command[command.index("--publish") + 1] == publish
 
 
@@ -281,7 +282,7 @@ def test_proxy_publish_forms(port, bind, publish):
 ])
 def test_proxy_run_command_refuses_bad_input(arguments, message):
     with pytest.raises(ValueError, match=message):
-        proxy.proxy_run_command(*arguments)
+        proxy.proxy_run_command(arguments[0], {}, *arguments[1:])
 
 
 def test_container_ip_command():

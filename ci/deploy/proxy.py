@@ -19,6 +19,8 @@ release slots, and a parser for what it reports (running them, locally or over S
 import ipaddress
 import re
 
+from ci.deploy.names import label_arguments
+
 BACKEND = "model"
 SLOTS = ("blue", "green")
 # Inside the proxy container (docker/proxy/): the public listener, the helper, the state and socket directories.
@@ -27,9 +29,6 @@ PROXY_UID = 10002
 HELPER = "mlci-proxy"
 STATE_DIR_IN_CONTAINER = "/var/lib/mlci-proxy"
 SOCKET_DIR_IN_CONTAINER = "/run/haproxy"
-ROLE_LABEL = "io.mlci.role"
-ENVIRONMENT_LABEL = "io.mlci.environment"
-PROXY_ROLE = "proxy"
 
 # `show servers state`: srv_op_state values, and srv_admin_state bits (HAProxy's enum srv_admin). 0x04 (CMAINT)
 # only records that the config said `disabled`: it stays set after `state ready` and does not stop traffic.
@@ -43,14 +42,9 @@ def other_slot(slot: str) -> str:
     return SLOTS[1 - SLOTS.index(_slot(slot))]
 
 
-def proxy_container_name(env_name: str) -> str:
-    return f"mlci-{_name(env_name)}-proxy"
-
-
-def network_create_command(network: str) -> list[str]:
+def network_create_command(network: str, labels: dict[str, str]) -> list[str]:
     """A user-defined bridge: the proxy reaches releases by IP on it, and releases publish no port at all."""
-    return ["docker", "network", "create", "--driver", "bridge", "--label", f"{ROLE_LABEL}=release-network",
-            _name(network)]
+    return ["docker", "network", "create", "--driver", "bridge", *label_arguments(labels), _name(network)]
 
 
 def network_exists_command(network: str) -> list[str]:
@@ -63,8 +57,8 @@ def state_dir_command(state_dir: str) -> list[str]:
     return ["install", "-d", "-m", "0755", "-o", str(PROXY_UID), "-g", str(PROXY_UID), _host_path(state_dir)]
 
 
-def proxy_run_command(env_name: str, image: str, public_port: int, network: str, state_dir: str,
-                      bind_address: str = "") -> list[str]:
+def proxy_run_command(name: str, labels: dict[str, str], image: str, public_port: int, network: str,
+                      state_dir: str, bind_address: str = "") -> list[str]:
     """`docker run` of the proxy: the service's public port, the state directory, restarted with the engine.
 
     public_port 0 lets the engine pick a free host port; bind_address "" publishes on every interface.
@@ -80,7 +74,7 @@ def proxy_run_command(env_name: str, image: str, public_port: int, network: str,
     else:
         publish = f"{host_port}:{PROXY_CONTAINER_PORT}" if host_port else str(PROXY_CONTAINER_PORT)
     return [
-        "docker", "run", "--detach", "--name", proxy_container_name(env_name),
+        "docker", "run", "--detach", "--name", _name(name),
         # The proxy is the service's front door: it comes back with the engine and after a crash.
         "--restart", "unless-stopped",
         "--network", _name(network), "--publish", publish,
@@ -89,7 +83,7 @@ def proxy_run_command(env_name: str, image: str, public_port: int, network: str,
         "--read-only",
         "--tmpfs", f"{SOCKET_DIR_IN_CONTAINER}:rw,size=1m,mode=0700,uid={PROXY_UID},gid={PROXY_UID}",
         "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-        "--label", f"{ROLE_LABEL}={PROXY_ROLE}", "--label", f"{ENVIRONMENT_LABEL}={_name(env_name)}",
+        *label_arguments(labels),
         image,
     ]
 

@@ -1,0 +1,119 @@
+"""Deploys as data: names, paths and the remote commands for locks, releases and the audit log on a target host."""
+
+import json
+import shlex
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ci.deploy.names import (APP_UID, DATA_DIR_IN_CONTAINER, DIGEST_LABEL, ENVIRONMENT_LABEL,
+                             LEGACY_ENVIRONMENT_LABEL, LEGACY_MODEL_VERSION_LABEL, MODEL_VERSION_LABEL, RELEASE_LABEL,
+                             COMMIT_LABEL, EnvironmentNames, RemotePaths, label_arguments)
+from ci.build_plan import PROJECT_LABEL
+
+
+@dataclass(frozen=True)
+class Release:
+    release_id: str
+    image_id: str
+    digest: str
+    model_version: str
+    commit: str
+
+
+def release_id_for(image_id: str, now: datetime) -> str:
+    """Sortable by time, and says which image: 20261126T101500-0c89f6af6c8e."""
+    return f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%S}-{image_id.removeprefix('sha256:')[:12]}"
+
+
+def run_release_command(names: EnvironmentNames, release: Release) -> list[str]:
+    """The release container: on the environment's network, no published port (traffic comes via the proxy)."""
+    container = names.container(release.release_id)
+    return [
+        "docker", "run", "--detach", "--name", container,
+        "--network", names.network, "--network-alias", container,
+        "--restart", "unless-stopped", "--read-only",
+        "--tmpfs", f"{DATA_DIR_IN_CONTAINER}:uid={APP_UID},gid={APP_UID}",
+        "--health-cmd", "python -m model_app.healthcheck", "--health-interval", "1s",
+        "--health-timeout", "3s", "--health-retries", "3", "--health-start-period", "0s",
+        "--env", f"RELEASE_ID={release.release_id}",
+        *label_arguments(names.release_labels(release)),
+        release.image_id,
+    ]
+
+
+def health_command(container: str) -> list[str]:
+    return ["docker", "inspect", "--format", "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}"
+            "{{else}}none{{end}}", container]
+
+
+def container_ip_command(container: str, network: str) -> list[str]:
+    return ["docker", "inspect", "--format", f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}',
+            container]
+
+
+def list_releases_command(names: EnvironmentNames) -> list[str]:
+    """Every release container of the project on the host; parse_releases keeps the environment's."""
+    return ["docker", "ps", "--all", "--no-trunc", "--filter", f"label={PROJECT_LABEL}={names.project}",
+            "--filter", f"label={RELEASE_LABEL}", "--format", "{{json .}}"]
+
+
+def image_present_command(image_id: str) -> list[str]:
+    return ["docker", "image", "inspect", "--format", "{{.Id}}", image_id]
+
+
+def sh(script: str) -> list[str]:
+    return ["sh", "-c", script]
+
+
+def write_current_command(paths: RemotePaths, release_id: str) -> list[str]:
+    """Write then rename: a cut connection leaves the old value or the new one, never half a file."""
+    current = shlex.quote(paths.current)
+    return sh(f"printf '%s' {shlex.quote(release_id)} > {current}.tmp && mv {current}.tmp {current}")
+
+
+def read_current_command(paths: RemotePaths) -> list[str]:
+    return sh(f"cat {shlex.quote(paths.current)} 2>/dev/null || true")
+
+
+def parse_releases(docker_ps_json_lines: str, env: str) -> list[dict]:
+    """`docker ps --format '{{json .}}'` lines -> env's [{release, container, state, created, digest, model_version}]
+    (releases deployed before the labels were unified carry io.mlci.env and io.mlci.model-version)."""
+    releases = []
+    for line in docker_ps_json_lines.splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        labels = dict(item.split("=", 1) for item in entry.get("Labels", "").split(",") if "=" in item)
+        if labels.get(ENVIRONMENT_LABEL, labels.get(LEGACY_ENVIRONMENT_LABEL)) != env:
+            continue
+        releases.append({
+            "release": labels.get(RELEASE_LABEL, ""), "container": entry.get("Names", ""),
+            "state": entry.get("State", ""), "status": entry.get("Status", ""),
+            "created": entry.get("CreatedAt", ""), "digest": labels.get(DIGEST_LABEL, ""),
+            "model_version": labels.get(MODEL_VERSION_LABEL, labels.get(LEGACY_MODEL_VERSION_LABEL, "")),
+            "commit": labels.get(COMMIT_LABEL, ""),
+            "image": entry.get("Image", ""),
+        })
+    return sorted(releases, key=lambda release: release["release"], reverse=True)
+
+
+def releases_to_remove(releases: list[dict], current: str, keep: int) -> list[dict]:
+    """Keep the current release and the newest others up to `keep` in all; never the current one."""
+    others = [release for release in releases if release["release"] != current]
+    return others[max(0, keep - 1):]
+
+
+def batches(items: list, size: int) -> list[list]:
+    """Rolling order: consecutive groups of at most `size`, in the order the hosts are configured."""
+    return [items[start:start + size] for start in range(0, len(items), max(1, size))]
+
+
+def built_commit_problem(built_revision: str, tree_commit: str) -> str:
+    """'' when the work tree is the commit the build recorded (a dirty local build counts as its commit); else why
+    not. A tree without git, or a build that recorded no commit, cannot be compared and is let through."""
+    built = built_revision.removesuffix("-dirty")
+    if not tree_commit or not built or built == "unknown" or built == tree_commit:
+        return ""
+    return (f"the work tree is at {tree_commit[:12]}, but this run built {built[:12]} (reports/build.json): a deploy "
+            f"ships the release that was built and approved; check out {built[:12]} (a plain Pipeline job's "
+            f"`checkout scm` fetches the newest commit instead: use the Multibranch Pipeline job)")
