@@ -98,6 +98,9 @@ class DeployConfig:
     drain_seconds: int = 10
     # Requests per second the cutover probe sends to the public port while traffic switches.
     probe_rate: int = 50
+    # After a deploy, the release that served before keeps running (no traffic) this long, so that a rollback
+    # within it is a proxy switch; after it, a rollback starts the retained container again. 0: stopped at once.
+    rollback_grace_seconds: int = 900
 
 
 @dataclass(frozen=True)

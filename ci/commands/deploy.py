@@ -6,10 +6,8 @@ switched; the previous release keeps serving throughout.
 """
 
 import json
-import subprocess
 import sys
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from ci import detached_workers
@@ -19,12 +17,16 @@ from ci.commands.build import BUILD_REPORT
 from ci.commands.outcome import Outcome
 from ci.console import Stopwatch, info, progress
 from ci.deploy.credentials import SECRET_FILE_VARIABLES, ssh_credentials
+from ci.deploy.faults import FAULT_VARIABLE, parse_fault
+from ci.deploy.host import HostChange, HostContext, ReleaseDeploy, unexpected
 from ci.deploy.ledger import append_audit
 from ci.deploy.lock import DeployLock, lock_acquire_command
 from ci.deploy.names import EnvironmentNames
-from ci.deploy.steps import HostOutcome, deploy_owner, ensure_image, wait_healthy
-from ci.deploy.traffic import CutoverProbe, Traffic, ensure_proxy
-from ci.errors import EXIT_INTERRUPTED, CannotRun, CheckFailed, ConfigError, UserError
+from ci.deploy.rollout import execute
+from ci.deploy.steps import HostOutcome, deploy_owner
+from ci.deploy.traffic import CutoverProbe
+from ci.deploy.transaction import Abort
+from ci.errors import EXIT_INTERRUPTED, CannotRun, ConfigError, UserError
 from ci.executor import docker_engine, process
 from ci.executor.ssh import SshHost
 from ci.image_builder import build_images, plan_with_base
@@ -136,161 +138,62 @@ def run(args, ctx) -> Outcome:
     credentials = ssh_credentials(environment, ctx.environ, ctx.root)
     deploy_id = f"{ctx.identity.run_id}-{uuid.uuid4().hex[:6]}"
     owner = deploy_owner(ctx.environ)
+    settings = ctx.config.deploy
+    fault = parse_fault(ctx.environ.get(FAULT_VARIABLE, ""), HostChange.STEPS)
+    abort = Abort()
     sessions = [SshHost(address, credentials.key_file, credentials.known_hosts_file) for address in hosts]
-    outcomes = [HostOutcome(str(address), url) for address, url in zip(hosts, environment.public_urls)]
-    locks: list[DeployLock] = []
+    locks = [DeployLock(session, paths, deploy_id, owner, settings.lock_wait_seconds, settings.lock_stale_seconds)
+             for session in sessions]
+    probe_body = _probe_body()
+    changes = [ReleaseDeploy(HostContext(session, HostOutcome(str(address), url), names, settings, abort, lock,
+                                         deploy_id, index, fault),
+                             release, source, proxy_image["image_id"], environment,
+                             probe=lambda url: CutoverProbe(url, probe_body, settings.probe_rate).start(),
+                             smoke=_smoke)
+               for index, (session, lock, address, url) in enumerate(zip(sessions, locks, hosts,
+                                                                         environment.public_urls))]
+    record_base = {"environment": args.env, "release": release.release_id, "commit": release.commit,
+                   "image_digest": release.digest, "image_id": release.image_id,
+                   "model_version": release.model_version,
+                   "approved_by": args.approved_by or ctx.environ.get("APPROVED_BY", ""), "run_by": owner,
+                   "deploy_id": deploy_id}
     watch = Stopwatch()
-    switched: list[tuple[SshHost, HostOutcome, Traffic, str]] = []
-    failure: UserError | None = None
-    interrupted = False
     try:
-        for session in sessions:
-            lock = DeployLock(session, paths, deploy_id, owner, ctx.config.deploy.lock_wait_seconds,
-                              ctx.config.deploy.lock_stale_seconds)
-            lock.acquire()
-            locks.append(lock)
-        for batch in plan.batches(list(zip(sessions, outcomes)), environment.batch_size):
-            # Hosts of one batch are updated at the same time; the next batch starts once all of them passed.
-            with ThreadPoolExecutor(max_workers=len(batch)) as pool:
-                futures = [pool.submit(_deploy_host, ctx, session, outcome, environment, release, source,
-                                       proxy_image, names) for session, outcome in batch]
-            errors = []
-            for (session, outcome), future in zip(batch, futures):
-                try:
-                    traffic, previous_slot = future.result()
-                    switched.append((session, outcome, traffic, previous_slot))
-                except UserError as error:
-                    errors.append(error)
-            if errors:
-                raise errors[0]
-        for session, outcome, _, _ in switched:
-            _retire_previous(ctx, session, outcome, names, release)
-    except (UserError, KeyboardInterrupt) as error:
-        interrupted = isinstance(error, KeyboardInterrupt)
-        failure = CannotRun("interrupted") if interrupted else error
-        _roll_back(switched, names, release, ctx.config.deploy.drain_seconds, reason=str(failure))
-        for outcome in outcomes:
-            if outcome.result == "pending":
-                outcome.result, outcome.reason = "not deployed", "an earlier host failed"
+        rollout = execute(changes, sessions, locks, environment.batch_size, abort, record_base, "deploy",
+                          append_audit)
     finally:
-        record_base = {"environment": args.env, "release": release.release_id, "commit": release.commit,
-                       "image_digest": release.digest, "image_id": release.image_id,
-                       "model_version": release.model_version, "approved_by": args.approved_by or
-                       ctx.environ.get("APPROVED_BY", ""), "run_by": owner, "deploy_id": deploy_id}
-        for session, outcome in zip(sessions, outcomes):
-            if outcome.result != "pending" and session in [lock.host for lock in locks]:
-                _audit(session, paths, record_base, outcome)
-        for lock in reversed(locks):
-            lock.release()
-        for session in sessions:
-            session.close()
         credentials.cleanup()
+    outcomes = [change.outcome for change in changes]
+    failure = rollout.failure
     report = {**record_base, "time": now.isoformat(timespec="seconds"), "hosts": [o.__dict__ for o in outcomes],
               "failed_requests_during_cutover": sum(o.durations.get("failed_requests", 0) for o in outcomes),
               "deploy_seconds": round(watch.seconds, 2),
-              "result": "success" if failure is None else "failed"}
+              "result": "success" if failure is None else "interrupted" if rollout.interrupted else "failed",
+              "reason": "" if failure is None else str(unexpected(failure))}
     write_json_report(ctx.root, DEPLOY_REPORT, report, ctx.report_run)
     # Jenkins deploys to several environments in one build; each keeps its own record beside the latest one.
     write_json_report(ctx.root, f"deploy-{args.env}.json", report, ctx.report_run)
-    if interrupted:
+    if rollout.interrupted:
         raise KeyboardInterrupt
     if failure is not None:
-        error = UserError(f"deploy of {release.release_id} to {args.env} failed and was rolled back: {failure}")
-        error.exit_code = failure.exit_code
+        cause = unexpected(failure)
+        undone = all(o.result in ("rolled back", "not deployed") for o in outcomes)
+        error = UserError(f"deploy of {release.release_id} to {args.env} failed and was "
+                          f"{'rolled back' if undone else 'NOT fully rolled back (see reports/deploy.json)'}: "
+                          f"{cause}")
+        error.exit_code = cause.exit_code
         raise error
     urls = ", ".join(outcome.public_url for outcome in outcomes)
     return Outcome.ok(f"{release.release_id} serves on {len(hosts)} host(s) of {args.env} ({urls}); "
                       f"{report['failed_requests_during_cutover']} failed requests during cutover")
 
 
-def _deploy_host(ctx, session: SshHost, outcome: HostOutcome, environment, release: plan.Release, source: dict,
-                 proxy_image: dict, names: EnvironmentNames):
-    watch = Stopwatch()
-    settings = ctx.config.deploy
-    paths = names.paths
-    proxy_name = ensure_proxy(session, names, proxy_image["image_id"], environment.public_port)
-    traffic = Traffic(session, proxy_name, names.network)
-    progress(f"{session.address}: getting image {release.image_id[:19]} onto the host")
-    outcome.transfer = ensure_image(session, release.image_id, source["pull_reference"], source["registry"],
-                                    environment.image_transfer)
-    previous = session.text(plan.read_current_command(paths))
-    previous_container = names.container(previous)
-    previous_slot = traffic.slot_serving(previous_container) if previous else ""
-    outcome.previous = previous
-    outcome.release = release.release_id
-    container = names.container(release.release_id)
-    progress(f"{session.address}: starting {container} beside {previous or 'no previous release'}")
-    session.run(["docker", "rm", "--force", container], check=False)
-    session.run(plan.run_release_command(names, release))
-    try:
-        outcome.durations["health_seconds"] = round(wait_healthy(session, container,
-                                                                 settings.health_timeout_seconds), 2)
-    except UserError:
-        session.run(["docker", "rm", "--force", container], check=False)
-        outcome.result, outcome.reason = "rolled back", "health check failed"
-        raise
-    cutover = Stopwatch()
-    if not previous_slot:
-        # A first deploy has nothing serving before the switch: the probe starts once traffic has somewhere to go.
-        progress(f"{session.address}: first release here: routing traffic to {container}")
-        traffic.switch_to(container, "", settings.health_timeout_seconds, settings.drain_seconds)
-    with CutoverProbe(outcome.public_url, _probe_body(), settings.probe_rate) as probe:
-        if previous_slot:
-            progress(f"{session.address}: switching traffic from {previous} to {container}")
-            traffic.switch_to(container, previous_slot, settings.health_timeout_seconds, settings.drain_seconds)
-        outcome.durations["cutover_seconds"] = round(cutover.seconds, 2)
-        smoke_error = _smoke(outcome.public_url)
-    outcome.durations["failed_requests"] = probe.failed
-    outcome.durations["probe_requests"] = probe.sent
-    if smoke_error or probe.failed:
-        reason = smoke_error or f"{probe.failed} of {probe.sent} requests failed during cutover ({probe.errors})"
-        _switch_back(session, traffic, previous_container, container, settings.drain_seconds)
-        outcome.result, outcome.reason = "rolled back", reason
-        raise CheckFailed(f"{session.address}: {reason}")
-    outcome.durations["deploy_seconds"] = round(watch.seconds, 2)
-    outcome.result = "switched"
-    return traffic, previous_slot
-
-
-def _retire_previous(ctx, session: SshHost, outcome: HostOutcome, names: EnvironmentNames,
-                     release: plan.Release) -> None:
-    paths = names.paths
-    """The rollout succeeded everywhere: record the new current release, stop the old, prune beyond the kept."""
-    session.run(plan.write_current_command(paths, release.release_id))
-    if outcome.previous and outcome.previous != release.release_id:
-        session.run(["docker", "stop", "--time", "10", names.container(outcome.previous)], check=False)
-    releases = plan.parse_releases(session.text(plan.list_releases_command(names)), names.env)
-    for old in plan.releases_to_remove(releases, release.release_id, ctx.config.deploy.keep_releases):
-        session.run(["docker", "rm", "--force", old["container"]], check=False)
-        session.run(["docker", "image", "rm", old["image"]], check=False)
-    outcome.result = "success"
-
-
-def _roll_back(switched, names: EnvironmentNames, release: plan.Release, drain_seconds: int, reason: str) -> None:
-    for session, outcome, traffic, _ in reversed(switched):
-        watch = Stopwatch()
-        previous_container = names.container(outcome.previous)
-        try:
-            _switch_back(session, traffic, previous_container, names.container(release.release_id), drain_seconds)
-            outcome.result, outcome.reason = "rolled back", f"another host failed: {reason}"
-        except UserError as error:
-            outcome.result, outcome.reason = "rollback failed", str(error)
-        outcome.durations["rollback_seconds"] = round(watch.seconds, 2)
-
-
-def _switch_back(session: SshHost, traffic: Traffic, previous_container: str, new_container: str,
-                 drain_seconds: int) -> None:
-    if previous_container:
-        new_slot = traffic.slot_serving(new_container)
-        traffic.switch_to(previous_container, new_slot, 60, drain_seconds)
-    session.run(["docker", "rm", "--force", new_container], check=False)
-
-
-def _smoke(public_url: str) -> str:
-    """The acceptance tier's smoke checks against the host's public port; '' when they pass."""
+def _smoke(public_url: str, cancelled) -> str:
+    """The acceptance tier's smoke checks against the host's public port; '' when they pass. Cancelled with the
+    deploy: the smoke run gets SIGTERM and removes its runner container before the deploy undoes."""
     progress(f"smoke test against {public_url}")
-    result = subprocess.run([sys.executable, "-m", "ci", "test", "acceptance", "--base-url", public_url, "--smoke"],
-                            capture_output=True, text=True, timeout=600)
+    result = process.run_cancellable([sys.executable, "-m", "ci", "test", "acceptance", "--base-url", public_url,
+                                      "--smoke"], timeout=600, cancelled=cancelled)
     if result.returncode == 0:
         return ""
     last = [line for line in result.stderr.splitlines() if line.startswith("[")][-1:] or ["no summary"]
@@ -301,16 +204,6 @@ def _probe_body() -> bytes:
     from model_app.dataset import example_request
 
     return json.dumps(example_request()).encode()
-
-
-def _audit(session: SshHost, paths, record_base: dict, outcome: HostOutcome) -> None:
-    record = {**record_base, "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "action": "deploy", "host": outcome.host, "previous": outcome.previous, "result": outcome.result,
-              "reason": outcome.reason, "durations": outcome.durations, "transfer": outcome.transfer}
-    try:
-        append_audit(session, paths, record)
-    except UserError as error:
-        info(f"  warning: could not append to the audit log on {outcome.host}: {error}")
 
 
 def _print_plan(names: EnvironmentNames, hosts, environment, release: plan.Release) -> None:

@@ -1,18 +1,20 @@
 """`ci rollback --env ENV [--to RELEASE]`: switch every host back to a retained release, behind the same health gate."""
 
 import sys
-from datetime import datetime, timezone
+import uuid
 
-from ci.deploy import plan
 from ci.commands.deploy import detached_outcome, environment_for
 from ci.commands.outcome import Outcome
-from ci.console import Stopwatch, progress
+from ci.console import Stopwatch
 from ci.deploy.credentials import ssh_credentials
+from ci.deploy.faults import FAULT_VARIABLE, parse_fault
+from ci.deploy.host import HostChange, HostContext, ReleaseRollback, unexpected
 from ci.deploy.ledger import append_audit
 from ci.deploy.lock import DeployLock
 from ci.deploy.names import EnvironmentNames
-from ci.deploy.steps import deploy_owner, wait_healthy
-from ci.deploy.traffic import Traffic
+from ci.deploy.rollout import execute
+from ci.deploy.steps import HostOutcome, deploy_owner
+from ci.deploy.transaction import Abort
 from ci.errors import CannotRun, UserError
 from ci.executor import process
 from ci.executor.ssh import SshHost
@@ -51,53 +53,57 @@ def run(args, ctx) -> Outcome:
     if process.under_build_killer(ctx.environ):
         return detached_outcome(ctx, NAME, worker_command(args))
     environment = environment_for(ctx, args.env)
-    project, settings = ctx.config.project.name, ctx.config.deploy
-    names = EnvironmentNames(project, args.env, settings.state_dir)
-    paths = names.paths
+    settings = ctx.config.deploy
+    names = EnvironmentNames(ctx.config.project.name, args.env, settings.state_dir)
     credentials = ssh_credentials(environment, ctx.environ, ctx.root)
     owner = deploy_owner(ctx.environ)
-    deploy_id = f"{ctx.identity.run_id}-rollback"
-    results = []
+    deploy_id = f"{ctx.identity.run_id}-rollback-{uuid.uuid4().hex[:6]}"
+    fault = parse_fault(ctx.environ.get(FAULT_VARIABLE, ""), HostChange.STEPS)
+    abort = Abort()
+    hosts = [HostAddress.parse(text) for text in environment.hosts]
+    sessions = [SshHost(address, credentials.key_file, credentials.known_hosts_file) for address in hosts]
+    locks = [DeployLock(session, names.paths, deploy_id, owner, settings.lock_wait_seconds,
+                        settings.lock_stale_seconds) for session in sessions]
+    changes = [ReleaseRollback(HostContext(session, HostOutcome(str(address), url), names, settings, abort, lock,
+                                           deploy_id, index, fault), args.release, rollback_target)
+               for index, (session, lock, address, url) in enumerate(zip(sessions, locks, hosts,
+                                                                         environment.public_urls))]
+    record_base = {"environment": args.env, "run_by": owner, "deploy_id": deploy_id}
     watch = Stopwatch()
     try:
-        for text, url in zip(environment.hosts, environment.public_urls):
-            session = SshHost(HostAddress.parse(text), credentials.key_file, credentials.known_hosts_file)
-            lock = DeployLock(session, paths, deploy_id, owner, settings.lock_wait_seconds, settings.lock_stale_seconds)
-            try:
-                lock.acquire()
-                results.append(_roll_back_host(session, names, args.release, settings, owner))
-            finally:
-                lock.release()
-                session.close()
+        rollout = execute(changes, sessions, locks, environment.batch_size, abort, record_base, "rollback",
+                          _append_with_release_facts(changes))
     finally:
         credentials.cleanup()
+    outcomes = [change.outcome for change in changes]
+    failure = rollout.failure
     write_json_report(ctx.root, "rollback.json",
-                      {"environment": args.env, "hosts": results, "rollback_seconds": round(watch.seconds, 2)},
-                      ctx.report_run)
-    target = results[0]["release"] if results else "?"
-    return Outcome.ok(f"{args.env} serves {target} again on {len(results)} host(s) after {watch.seconds:.1f}s")
+                      {"environment": args.env, "hosts": [outcome.__dict__ for outcome in outcomes],
+                       "rollback_seconds": round(watch.seconds, 2),
+                       "result": "success" if failure is None else "interrupted" if rollout.interrupted else "failed",
+                       "reason": "" if failure is None else str(unexpected(failure))}, ctx.report_run)
+    if rollout.interrupted:
+        raise KeyboardInterrupt
+    if failure is not None:
+        cause = unexpected(failure)
+        error = UserError(f"rollback of {args.env} failed; every host still serves what it served before: {cause}"
+                          if all(o.result in ("rolled back", "not deployed") for o in outcomes) else
+                          f"rollback of {args.env} failed part way (see reports/rollback.json): {cause}")
+        error.exit_code = cause.exit_code
+        raise error
+    targets = sorted({outcome.release for outcome in outcomes})
+    switch = max((outcome.durations.get("switch_seconds", 0) for outcome in outcomes), default=0)
+    return Outcome.ok(f"{args.env} serves {', '.join(targets)} again on {len(outcomes)} host(s) after "
+                      f"{watch.seconds:.1f}s (traffic switched in {switch:.1f}s)")
 
 
-def _roll_back_host(session: SshHost, names: EnvironmentNames, wanted: str | None, settings, owner: str) -> dict:
-    paths, env = names.paths, names.env
-    watch = Stopwatch()
-    current = session.text(plan.read_current_command(paths))
-    releases = plan.parse_releases(session.text(plan.list_releases_command(names)), env)
-    target = rollback_target(releases, current, wanted)
-    container = target["container"]
-    progress(f"{session.address}: returning to {target['release']} (from {current or 'nothing'})")
-    session.run(["docker", "start", container])
-    wait_healthy(session, container, settings.health_timeout_seconds)
-    traffic = Traffic(session, names.proxy, names.network)
-    current_container = names.container(current)
-    old_slot = traffic.slot_serving(current_container) if current else ""
-    traffic.switch_to(container, old_slot, settings.health_timeout_seconds, settings.drain_seconds)
-    session.run(plan.write_current_command(paths, target["release"]))
-    if current_container:
-        session.run(["docker", "stop", "--time", "10", current_container], check=False)
-    record = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "action": "rollback",
-              "environment": env, "host": str(session.address), "release": target["release"], "previous": current,
-              "image_digest": target["digest"], "model_version": target["model_version"], "commit": target["commit"],
-              "run_by": owner, "result": "success", "durations": {"rollback_seconds": round(watch.seconds, 2)}}
-    append_audit(session, paths, record)
-    return record
+def _append_with_release_facts(changes):
+    """Audit records of a rollback name the release returned to by its digest, model version and commit."""
+    targets = {id(change.session): change for change in changes}
+
+    def append(session, paths, record):
+        target = targets[id(session)].target
+        append_audit(session, paths, {**record, "image_digest": target.get("digest", ""),
+                                      "model_version": target.get("model_version", ""),
+                                      "commit": target.get("commit", "")})
+    return append

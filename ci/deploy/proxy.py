@@ -5,8 +5,9 @@ release slots, and a parser for what it reports (running them, locally or over S
 #   1. point_slot_commands(proxy, idle, ip, 8000)   idle slot: maint (again), then the new address
 #   2. probe_slot_command(proxy, idle)              drain (health checks run, no traffic) + health forced DOWN
 #   3. poll show_servers_state_command until slot_is_up(idle): only a passing HAProxy check can do that now
-#   4. ready_slot_command(proxy, idle)              the new release takes new requests
-#   5. drain_slot_command(proxy, active)            the old one takes no new requests; in-flight ones finish
+#   4-5. swap_slots_command(proxy, idle, active)    in one runtime API line: the new release takes new requests,
+#                                                   the old one takes none (in-flight ones finish); a first
+#                                                   release has no active slot: ready_slot_command(proxy, idle)
 #   6. poll until slot_is_drained(active) (no current session, nothing queued), then maint_slot_command(proxy, active)
 #   7. persist_state_command(proxy)                 haproxy.cfg on disk now routes to the new slot
 # Rollback is the same procedure towards the other slot. No reload ever happens, so client connections (keep-alive
@@ -119,6 +120,13 @@ def probe_slot_command(container: str, slot: str) -> list[str]:
 
 def ready_slot_command(container: str, slot: str) -> list[str]:
     return runtime_api_command(container, f"set server {_server(slot)} state ready")
+
+
+def swap_slots_command(container: str, new_slot: str, old_slot: str) -> list[str]:
+    """The switch itself, in one runtime API line: the new slot takes new requests and the old one stops taking
+    them at the same moment, so that no fault of the deployer (killed, cut off) can leave both taking traffic."""
+    return runtime_api_command(container, f"set server {_server(new_slot)} state ready; "
+                                          f"set server {_server(old_slot)} state drain")
 
 
 def drain_slot_command(container: str, slot: str) -> list[str]:

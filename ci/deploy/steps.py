@@ -7,7 +7,6 @@ this module only runs them and reacts to what the host answers.
 import getpass
 import os
 import socket
-import subprocess
 import time
 from dataclasses import dataclass, field
 
@@ -16,7 +15,6 @@ from ci.console import progress
 from ci.errors import CannotRun, CheckFailed
 from ci.executor.ssh import RemoteCommandFailed, SshHost
 from ci.registry_address import is_loopback_registry
-from ci.ssh_plan import reverse_forward_command
 
 
 @dataclass
@@ -29,6 +27,7 @@ class HostOutcome:
     result: str = "pending"
     reason: str = ""
     durations: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
 
 
 def deploy_owner(environ: dict[str, str]) -> str:
@@ -64,22 +63,19 @@ def _pull(host: SshHost, pull_reference: str, registry: str) -> None:
         return
     # A registry on the agent's loopback is reachable from the host only through this connection.
     port = int(registry.rsplit(":", 1)[1])
-    host.text(["true"])  # the master connection the forward rides on
-    forward = subprocess.run(reverse_forward_command(host.address, host.options, port, registry),
-                             capture_output=True, text=True, timeout=30)
-    if forward.returncode != 0:
-        raise CannotRun(f"tunnel to the registry failed: {forward.stderr.strip()[-200:]}")
+    host.forward_to_host(port, registry)
     try:
         host.run(["docker", "pull", pull_reference], timeout=900)
     finally:
-        subprocess.run(reverse_forward_command(host.address, host.options, port, registry, cancel=True),
-                       capture_output=True, timeout=30)
+        host.forward_to_host(port, registry, cancel=True)
 
 
-def wait_healthy(host: SshHost, container: str, timeout_seconds: int) -> float:
+def wait_healthy(host: SshHost, container: str, timeout_seconds: int, check=lambda: None) -> float:
+    """Seconds until Docker's health check passes; check() (the abort) is called between polls."""
     started = time.monotonic()
     status = ""
     while time.monotonic() - started < timeout_seconds:
+        check()
         status = host.text(plan.health_command(container))
         if status == "running healthy":
             return time.monotonic() - started

@@ -16,7 +16,7 @@ from ci.executor.ssh import SshHost
 class Traffic:
     """The host's proxy: which slot serves, and the switch between slots (see ci/deploy/proxy.py for the procedure)."""
 
-    def __init__(self, host: SshHost, proxy_name: str, network: str, poll_seconds: float = 0.2):
+    def __init__(self, host: SshHost, proxy_name: str, network: str, poll_seconds: float = 0.1):
         self.host, self.proxy, self.network, self.poll = host, proxy_name, network, poll_seconds
 
     def states(self) -> dict[str, dict]:
@@ -30,31 +30,70 @@ class Traffic:
                 return slot
         return ""
 
-    def switch_to(self, container: str, old_slot: str, timeout_seconds: int, drain_seconds: int) -> str:
-        """Point the idle slot at container, wait for HAProxy's own check to pass, then drain the old slot."""
+    def switch_to(self, container: str, old_slot: str, timeout_seconds: int, drain_seconds: int,
+                  check=lambda: None) -> str:
+        """Point the idle slot at container, wait for HAProxy's own check to pass, then drain the old slot.
+        check() (the abort) is called while waiting for the check, before the new slot takes any traffic."""
         new_slot = proxy.other_slot(old_slot) if old_slot else proxy.SLOTS[0]
         ip = self.host.text(proxy.container_ip_command(container, self.network))
         for command in proxy.point_slot_commands(self.proxy, new_slot, ip, CONTAINER_PORT):
             self.host.run(command)
         self.host.run(proxy.probe_slot_command(self.proxy, new_slot))
         self._wait(lambda states: proxy.slot_is_up(states, new_slot), timeout_seconds,
-                   f"the proxy's health check never passed for {container} in slot {new_slot}")
-        self.host.run(proxy.ready_slot_command(self.proxy, new_slot))
+                   f"the proxy's health check never passed for {container} in slot {new_slot}", check)
         if old_slot:
-            self.host.run(proxy.drain_slot_command(self.proxy, old_slot))
+            self.host.run(proxy.swap_slots_command(self.proxy, new_slot, old_slot))
             try:
                 self._wait(lambda states: proxy.slot_is_drained(states, old_slot), drain_seconds, "")
             except CheckFailed:
                 progress(f"{self.host.address}: slot {old_slot} still had sessions after {drain_seconds}s")
             self.host.run(proxy.maint_slot_command(self.proxy, old_slot))
+        else:
+            self.host.run(proxy.ready_slot_command(self.proxy, new_slot))
         self.host.run(proxy.persist_state_command(self.proxy))
         return new_slot
 
-    def _wait(self, condition, timeout_seconds: float, message: str) -> None:
+    def take_out(self, slot: str, drain_seconds: int) -> None:
+        """The slot takes no new requests; those in flight finish (up to drain_seconds); then maintenance."""
+        self.host.run(proxy.drain_slot_command(self.proxy, slot))
+        try:
+            self._wait(lambda states: proxy.slot_is_drained(states, slot), drain_seconds, "")
+        except CheckFailed:
+            progress(f"{self.host.address}: slot {slot} still had sessions after {drain_seconds}s")
+        self.host.run(proxy.maint_slot_command(self.proxy, slot))
+        self.host.run(proxy.persist_state_command(self.proxy))
+
+    def route_back(self, previous_container: str, new_container: str, timeout_seconds: int,
+                   drain_seconds: int) -> None:
+        """Undo a switch to new_container, whatever part of it was done: previous_container takes the traffic
+        again (nothing does when there was no previous), new_container none."""
+        states = self.states()
+        new_ip = self._ip(new_container)
+        new_slots = [slot for slot in proxy.SLOTS
+                     if new_ip and states[slot]["addr"] == new_ip and states[slot]["admin_state"] != "maint"]
+        if previous_container:
+            previous_ip = self._ip(previous_container)
+            if not any(states[slot]["addr"] == previous_ip for slot in proxy.serving_slots(states)):
+                self.switch_to(previous_container, new_slots[0] if new_slots else "", timeout_seconds,
+                               drain_seconds)
+                return
+        for slot in new_slots:
+            self.take_out(slot, drain_seconds)
+
+    def _ip(self, container: str) -> str:
+        if not container:
+            return ""
+        result = self.host.run(proxy.container_ip_command(container, self.network), check=False)
+        return result.stdout.decode(errors="replace").strip() if result.returncode == 0 else ""
+
+    def _wait(self, condition, timeout_seconds: float, message: str, check=lambda: None) -> None:
         deadline = time.monotonic() + timeout_seconds
-        while time.monotonic() < deadline:
+        while True:
+            check()
             if condition(self.states()):
                 return
+            if time.monotonic() >= deadline:
+                break
             time.sleep(self.poll)
         raise CheckFailed(f"{self.host.address}: {message or 'timed out'}")
 
@@ -94,11 +133,11 @@ class CutoverProbe:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "CutoverProbe":
+    def start(self) -> "CutoverProbe":
         self._thread.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
 

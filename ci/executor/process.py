@@ -65,6 +65,66 @@ def _kill_when(child: subprocess.Popen, condition: Callable[[], bool]) -> None:
         time.sleep(1)
 
 
+def run_cancellable(argv: Sequence[str], timeout: float, cancelled: Callable[[], bool],
+                    grace_seconds: float = 15) -> subprocess.CompletedProcess:
+    """Run and capture output; when cancelled() turns true or the time is up, the child gets SIGTERM (so that it
+    cleans up what it started: `ci` turns SIGTERM into its Ctrl-C cleanup), then SIGKILL after grace_seconds.
+    Raises CannotRun for the time limit, and when cancelled (the caller says why)."""
+    try:
+        # Its own session: a Ctrl-C reaches only the caller, which decides when to cancel this.
+        child = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+    except FileNotFoundError:
+        raise CannotRun(f"'{argv[0]}' is not installed or not on PATH") from None
+    deadline = time.monotonic() + timeout
+    stopped = ""
+    while True:
+        try:
+            stdout, stderr = child.communicate(timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if not stopped and (cancelled() or time.monotonic() > deadline):
+            stopped = "cancelled" if cancelled() else f"did not finish within {timeout:.0f}s"
+            child.terminate()
+            try:
+                stdout, stderr = child.communicate(timeout=grace_seconds)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                stdout, stderr = child.communicate()
+            break
+    if stopped:
+        raise CannotRun(f"`{' '.join(argv[1:4])}` {stopped}")
+    return subprocess.CompletedProcess(list(argv), child.returncode, stdout, stderr)
+
+
+class interrupts_call:
+    """While active (main thread only), SIGINT and SIGTERM call on_signal(name) instead of raising KeyboardInterrupt:
+    a deploy that was interrupted reaches a safe point and undoes, rather than dying mid-step."""
+
+    def __init__(self, on_signal: Callable[[str], None]):
+        self.on_signal = on_signal
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> "interrupts_call":
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum, frame) -> None:
+        self.on_signal(signal.Signals(signum).name)
+
+
+def kill_self() -> None:
+    """SIGKILL this process: what a fault injection does to test that a killed deploy leaves a host serving."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def which(program: str) -> str | None:
     return shutil.which(program)
 

@@ -2,11 +2,12 @@
 
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from ci.errors import CannotRun
-from ci.ssh_plan import HostAddress, close_master_command, ssh_command, ssh_options
+from ci.ssh_plan import HostAddress, close_master_command, reverse_forward_command, ssh_command, ssh_options
 
 HOST_KEY_REFUSED = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED",
                     "No ED25519 host key is known", "host key for")
@@ -25,12 +26,26 @@ class SshHost:
         # Control sockets need a short path: a private temporary directory per host.
         self._control_dir = tempfile.TemporaryDirectory(prefix="mlci-ssh-")
         self.options = ssh_options(key_file, known_hosts_file, Path(self._control_dir.name) / "master")
+        self._cut_until = 0.0
+
+    def cut(self, seconds: float) -> None:
+        """Fault injection: the connection dies now and every command fails for `seconds`, as on a network cut."""
+        subprocess.run(close_master_command(self.address, self.options), capture_output=True, timeout=30)
+        self._cut_until = time.monotonic() + seconds
+
+    def _refuse_when_cut(self) -> None:
+        if time.monotonic() < self._cut_until:
+            raise CannotRun(f"{self.address}: SSH connection failed: connection cut (fault injection)")
 
     def run(self, argv: Sequence[str], input_bytes: bytes | None = None, timeout: float = 120,
             check: bool = True) -> subprocess.CompletedProcess:
+        self._refuse_when_cut()
         command = ssh_command(self.address, self.options, list(argv))
         try:
+            # Its own session: a Ctrl-C at the terminal reaches the deploy (which then stops at a safe point and
+            # undoes), not the remote command half way through.
             result = subprocess.run(command, input=input_bytes, capture_output=True, timeout=timeout,
+                                    start_new_session=True,
                                     stdin=None if input_bytes is not None else subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise CannotRun(f"{self.address}: `{' '.join(argv)[:80]}` did not finish within {timeout:.0f}s") from None
@@ -46,10 +61,12 @@ class SshHost:
 
     def pipe_from_local(self, local_argv: Sequence[str], remote_argv: Sequence[str], timeout: float = 900) -> None:
         """Stream a local command's output into a remote command (docker save | ssh docker load)."""
-        producer = subprocess.Popen(list(local_argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._refuse_when_cut()
+        producer = subprocess.Popen(list(local_argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True)
         try:
             result = subprocess.run(ssh_command(self.address, self.options, list(remote_argv)), stdin=producer.stdout,
-                                    capture_output=True, timeout=timeout)
+                                    capture_output=True, timeout=timeout, start_new_session=True)
         finally:
             producer.stdout.close()
             producer_error = producer.stderr.read().decode(errors="replace")
@@ -61,6 +78,18 @@ class SshHost:
             self._raise_for_connection(stderr)
         if result.returncode != 0:
             raise RemoteCommandFailed(self.address, remote_argv, result.returncode, stderr)
+
+    def forward_to_host(self, remote_port: int, local: str, cancel: bool = False) -> None:
+        """Make the agent's `local` (host:port) reachable as 127.0.0.1:remote_port on the host through the master
+        connection (or stop doing so)."""
+        self.text(["true"])  # the master connection the forward rides on
+        try:
+            result = subprocess.run(reverse_forward_command(self.address, self.options, remote_port, local, cancel),
+                                    capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            raise CannotRun(f"{self.address}: the SSH forward to {local} did not answer within 30s") from None
+        if result.returncode != 0 and not cancel:
+            raise CannotRun(f"{self.address}: tunnel to {local} failed: {result.stderr.strip()[-200:]}")
 
     def close(self) -> None:
         subprocess.run(close_master_command(self.address, self.options), capture_output=True, timeout=30)

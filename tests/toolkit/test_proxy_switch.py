@@ -141,10 +141,13 @@ class Proxy:
         probing = time.monotonic()
         self.wait_until(lambda states: proxy.slot_is_up(states, slot), f"slot {slot} ({ip}) never came UP")
         up = time.monotonic()
-        run(proxy.ready_slot_command(self.name, slot))
+        if old_serving:
+            # One runtime API line: never a moment with both slots taking new requests (nor neither).
+            run(proxy.swap_slots_command(self.name, slot, old))
+        else:
+            run(proxy.ready_slot_command(self.name, slot))
         ready = time.monotonic()
         if old_serving:
-            run(proxy.drain_slot_command(self.name, old))
             self.wait_until(lambda states: proxy.slot_is_drained(states, old), f"slot {old} never drained")
             run(proxy.maint_slot_command(self.name, old))
         drained = time.monotonic()

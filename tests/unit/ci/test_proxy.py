@@ -310,6 +310,8 @@ def test_slot_commands():
         "set server model/green state drain; set server model/green health down")
     assert proxy.ready_slot_command("p", "green") == api("set server model/green state ready")
     assert proxy.drain_slot_command("p", "blue") == api("set server model/blue state drain")
+    assert proxy.swap_slots_command("p", "green", "blue") == api(
+        "set server model/green state ready; set server model/blue state drain")
     assert proxy.maint_slot_command("p", "blue") == api("set server model/blue state maint")
     assert proxy.show_servers_state_command("p") == api("show servers state model; show stat model 4 -1")
     assert proxy.persist_state_command("p") == ["docker", "exec", "p", "mlci-proxy", "persist"]
