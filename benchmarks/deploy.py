@@ -3,8 +3,11 @@
     python -m benchmarks.deploy [--load-clients 8]
 
 Starts a local target host (sshd + its own engine, reached only over SSH), deploys the built image (first
-deploy: image streamed over SSH), upgrades to a new image under constant keep-alive load, rolls back, and
-removes the host. Runs the real `python -m ci deploy|rollback` in a scratch copy of the repository.
+deploy: image streamed over SSH), upgrades to a new image under constant keep-alive load, rolls back within the
+grace period (the previous release still running: a proxy switch), upgrades again, stops the previous release
+as the end of the grace period would, rolls back again (the retained container started first), and removes the
+host. Runs the real `python -m ci deploy|rollback` in a scratch copy of the repository. Each rollback is timed
+twice: the whole command (a new process, SSH connection, lock, audit record) and until traffic had switched.
 """
 
 import argparse
@@ -35,7 +38,14 @@ def timed_ci(copy: Path, *args: str) -> float:
                             timeout=1200)
     if result.returncode != 0:
         raise SystemExit(f"`ci {' '.join(args)}` failed:\n{result.stderr[-2000:]}")
-    return round(time.perf_counter() - started, 1)
+    return round(time.perf_counter() - started, 2)
+
+
+def switched_after(copy: Path) -> float:
+    """Seconds from the rollback's first step to traffic switched (the host's steps up to and with the switch)."""
+    durations = json.loads((copy / "reports" / "rollback.json").read_text())["hosts"][0]["durations"]
+    return round(sum(durations.get(f"{step}_seconds", 0)
+                     for step in ("lock", "reconcile", "target", "start", "health", "switch")), 2)
 
 
 def constant_load(url: str, clients: int, stop: threading.Event, counts: dict) -> list[threading.Thread]:
@@ -89,8 +99,16 @@ def main(argv: list[str] | None = None) -> int:
             threads = constant_load(url, args.load_clients, stop, counts)
             figures["upgrade_deploy_seconds"] = timed_ci(copy, "deploy", "--env", "bench", "--image", upgrade)
             deploy_report = json.loads((copy / "reports" / "deploy.json").read_text())
-            figures["cutover_seconds"] = deploy_report["hosts"][0]["durations"]["cutover_seconds"]
+            figures["cutover_seconds"] = deploy_report["hosts"][0]["durations"]["switch_seconds"]
             figures["rollback_seconds"] = timed_ci(copy, "rollback", "--env", "bench")
+            figures["rollback_switched_after_seconds"] = switched_after(copy)
+            timed_ci(copy, "deploy", "--env", "bench", "--image", upgrade)
+            previous = json.loads((copy / "reports" / "deploy.json").read_text())["hosts"][0]["previous"]
+            # What the end of the grace period does on the host: the previous release is stopped.
+            subprocess.run(["docker", "exec", local.targets[0].name, "docker", "stop",
+                            f"ml-model-service-bench-{previous}"], check=True, capture_output=True, timeout=120)
+            figures["rollback_after_grace_seconds"] = timed_ci(copy, "rollback", "--env", "bench")
+            figures["rollback_after_grace_switched_after_seconds"] = switched_after(copy)
             stop.set()
             for thread in threads:
                 thread.join(timeout=15)
@@ -98,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
                            load_clients=args.load_clients)
             print(f"upgrade deploy under load: {figures['upgrade_deploy_seconds']:.1f} s "
                   f"(traffic switch {figures['cutover_seconds']:.1f} s)")
-            print(f"rollback: {figures['rollback_seconds']:.1f} s")
+            print(f"rollback: {figures['rollback_seconds']:.1f} s within the grace period (traffic switched after "
+                  f"{figures['rollback_switched_after_seconds']:.2f} s), "
+                  f"{figures['rollback_after_grace_seconds']:.1f} s after it "
+                  f"(switched after {figures['rollback_after_grace_switched_after_seconds']:.2f} s)")
             print(f"failed requests during upgrade and rollback: {counts['failed']} of {counts['sent']} "
                   f"({args.load_clients} keep-alive clients)")
         finally:

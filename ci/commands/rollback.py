@@ -12,10 +12,11 @@ from ci.deploy.host import HostChange, HostContext, ReleaseRollback, unexpected
 from ci.deploy.ledger import append_audit
 from ci.deploy.lock import DeployLock
 from ci.deploy.names import EnvironmentNames
+from ci.deploy.plan import rollback_target
 from ci.deploy.rollout import execute
 from ci.deploy.steps import HostOutcome, deploy_owner
 from ci.deploy.transaction import Abort
-from ci.errors import CannotRun, UserError
+from ci.errors import UserError
 from ci.executor import process
 from ci.executor.ssh import SshHost
 from ci.reports import write_json_report
@@ -28,21 +29,6 @@ HELP = "switch an environment back to a retained release (default: the one befor
 def add_arguments(parser) -> None:
     parser.add_argument("--env", required=True, help="environment from ci.toml [environments.<name>]")
     parser.add_argument("--to", dest="release", help="release id to return to (see `ci releases`)")
-
-
-def rollback_target(releases: list[dict], current: str, wanted: str | None) -> dict:
-    """The retained release to return to: the one asked for, else the newest one older than the current."""
-    candidates = [release for release in releases if release["release"] != current]
-    if wanted:
-        for release in candidates:
-            if release["release"] == wanted:
-                return release
-        known = ", ".join(release["release"] for release in candidates) or "none"
-        raise UserError(f"release {wanted} is not retained on this host (retained: {known})")
-    older = [release for release in candidates if release["release"] < current]
-    if not older:
-        raise CannotRun("no earlier release is retained on this host to roll back to")
-    return older[0]
 
 
 def worker_command(args) -> list[str]:

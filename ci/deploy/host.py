@@ -201,6 +201,9 @@ class ReleaseDeploy(HostChange):
 
     def start_release(self) -> None:
         container = self.container
+        if self.release_id in (self.routed.release, self.recorded):
+            # Same image, same second: its container is the one serving; removing it to start "again" would not do.
+            raise CannotRun(f"{self.session.address}: release {self.release_id} already serves here")
         progress(f"{self.session.address}: starting {container} beside {self.routed.release or 'no release'}")
         self.undo.push("start", lambda: self.session.run(["docker", "rm", "--force", container], check=False))
         self.session.run(["docker", "rm", "--force", container], check=False)

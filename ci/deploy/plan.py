@@ -9,6 +9,7 @@ from ci.deploy.names import (APP_UID, DATA_DIR_IN_CONTAINER, DIGEST_LABEL, ENVIR
                              LEGACY_ENVIRONMENT_LABEL, LEGACY_MODEL_VERSION_LABEL, MODEL_VERSION_LABEL, RELEASE_LABEL,
                              COMMIT_LABEL, EnvironmentNames, RemotePaths, label_arguments)
 from ci.build_plan import PROJECT_LABEL
+from ci.errors import CannotRun, UserError
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,22 @@ def releases_to_remove(releases: list[dict], current: str, keep: int, also_keep:
     (the release that served before, kept running for an instant rollback)."""
     others = [release for release in releases if release["release"] != current]
     return [release for release in others[max(0, keep - 1):] if release["release"] != also_keep]
+
+
+def rollback_target(releases: list[dict], current: str, wanted: str | None) -> dict:
+    """The retained release to return to: the one asked for; else, of those older than the current, the one still
+    running (the release that served before, kept for the grace period), else the newest."""
+    candidates = [release for release in releases if release["release"] != current]
+    if wanted:
+        for release in candidates:
+            if release["release"] == wanted:
+                return release
+        known = ", ".join(release["release"] for release in candidates) or "none"
+        raise UserError(f"release {wanted} is not retained on this host (retained: {known})")
+    older = [release for release in candidates if release["release"] < current]
+    if not older:
+        raise CannotRun("no earlier release is retained on this host to roll back to")
+    return next((release for release in older if release["state"] == "running"), older[0])
 
 
 def batches(items: list, size: int) -> list[list]:

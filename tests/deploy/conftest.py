@@ -88,7 +88,11 @@ class DeployEnvironment:
         return requests.get(self.urls[index] + "/ready", timeout=5).json()
 
     def deploy(self, *args: str, env: dict | None = None):
-        return run_ci(self.copy, "deploy", "--env", ENVIRONMENT, *args, env={**os.environ, **(env or {})},
+        return self.run("deploy", *args, env=env)
+
+    def run(self, command: str, *args: str, env: dict | None = None):
+        """`ci <command> --env test <args>` in the repository copy, with env added to this process's environment."""
+        return run_ci(self.copy, command, "--env", ENVIRONMENT, *args, env={**os.environ, **(env or {})},
                       timeout=900)
 
     def report(self) -> dict:

@@ -46,4 +46,4 @@ def test_pipeline_reports_per_stage_times(workspace):
 def test_deploy_reports_times_and_failed_requests(workspace):
     output, figures = run_benchmark(workspace, "benchmarks.deploy", "--load-clients", "2", timeout=900)
     assert figures["failed_requests"] == 0 and figures["load_requests"] > 0
-    assert figures["rollback_seconds"] > 0 and "rollback:" in output
+    assert figures["rollback_seconds"] > 0 and figures["rollback_after_grace_seconds"] > 0 and "rollback:" in output

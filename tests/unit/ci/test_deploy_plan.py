@@ -4,7 +4,6 @@ import pytest
 
 from ci.deploy import lock, plan
 from ci.deploy.names import EnvironmentNames
-from ci.commands.rollback import rollback_target
 from ci.errors import CannotRun, ConfigError, UserError
 from ci.ssh_plan import HostAddress, known_hosts_line, ssh_command, ssh_options
 
@@ -60,14 +59,17 @@ def test_pruning_keeps_the_current_release_and_the_newest_others():
     assert plan.releases_to_remove(releases, current="4", keep=1) == [r for r in releases if r["release"] != "4"]
 
 
-def test_rollback_goes_to_the_newest_older_release_or_the_one_asked_for():
+def test_rollback_goes_to_the_running_or_newest_older_release_or_the_one_asked_for():
     releases = [release("3", "running"), release("2"), release("1")]
-    assert rollback_target(releases, "3", None)["release"] == "2"
-    assert rollback_target(releases, "3", "1")["release"] == "1"
+    assert plan.rollback_target(releases, "3", None)["release"] == "2"
+    assert plan.rollback_target(releases, "3", "1")["release"] == "1"
     with pytest.raises(UserError, match="release 9 is not retained"):
-        rollback_target(releases, "3", "9")
+        plan.rollback_target(releases, "3", "9")
     with pytest.raises(CannotRun, match="no earlier release"):
-        rollback_target([release("1", "running")], "1", None)
+        plan.rollback_target([release("1", "running")], "1", None)
+    # Within the grace period the release that served before still runs: it is the one returned to.
+    assert plan.rollback_target([release("3", "running"), release("2"), release("1", "running")], "3", None)[
+        "release"] == "1"
 
 
 def test_ssh_always_verifies_host_keys_and_ignores_user_configuration(tmp_path):

@@ -1,0 +1,98 @@
+"""The fault matrix against a real target host, under constant load: a deploy (or rollback) killed, interrupted or
+cut off just before each step (CI_DEPLOY_FAULT, ci/deploy/faults.py), then the checks the deploy promises:
+the host serves the old or the new release with no failed request, the proxy routes exactly one release, the next
+deploy succeeds. Every step × raise/term/cut is also played against fake hosts in
+tests/unit/ci/test_deploy_sequence.py; here is what only a real host shows (a process that is really gone, a
+proxy that really routes, a connection that is really cut). The table each test prints is the README's."""
+
+import json
+import subprocess
+
+import pytest
+
+from ci.deploy import proxy
+from ci.deploy.names import EnvironmentNames
+from tests.deploy.conftest import ENVIRONMENT, Load
+
+DEPLOY_STEPS = ("lock", "proxy", "reconcile", "image", "start", "health", "switch", "smoke", "record")
+# A cut or a SIGTERM at the steps where the host is in between two releases.
+OTHER_FAULTS = (("cut", "switch"), ("cut", "smoke"), ("term", "health"), ("term", "switch"), ("term", "smoke"),
+                ("raise", "smoke"))
+ROLLBACK_FAULTS = (("kill", "switch"), ("kill", "record"), ("term", "switch"), ("cut", "switch"))
+
+
+def routed_releases(environment) -> list[str]:
+    """The releases the host's proxy sends new requests to, read from the proxy itself (through the host)."""
+    names = EnvironmentNames("ml-model-service", ENVIRONMENT)
+    target = environment.targets[0].name
+    answer = subprocess.run(["docker", "exec", target, *proxy.show_servers_state_command(names.proxy)],
+                            capture_output=True, text=True, timeout=60, check=True).stdout
+    members = subprocess.run(["docker", "exec", target, "docker", "network", "inspect", "--format",
+                              '{{range .Containers}}{{.Name}} {{.IPv4Address}}{{"\\n"}}{{end}}', names.network],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+    by_ip = {line.split()[1].split("/")[0]: line.split()[0] for line in members.splitlines() if line.strip()}
+    states = proxy.parse_servers_state(answer)
+    return [by_ip.get(states[slot]["addr"], states[slot]["addr"]) for slot in proxy.serving_slots(states)]
+
+
+def serving_release(environment) -> str:
+    return environment.ready()["release"]
+
+
+def play(environment, command: str, fault: str, rows: list) -> None:
+    """One cell: the faulted command under load, then every check, then a clean deploy that must succeed."""
+    before = serving_release(environment)
+    with Load(environment.urls[0]) as load:
+        faulted = environment.run(command, env={"CI_DEPLOY_FAULT": fault})
+    assert faulted.returncode != 0, f"{command} with {fault} did not fail:\n{faulted.stderr[-2000:]}"
+    routed = routed_releases(environment)
+    after = serving_release(environment)
+    rows.append((command, fault, faulted.returncode, load.sent, len(load.failures), before[-12:], after[-12:],
+                 len(routed)))
+    assert len(routed) == 1, f"{fault}: the proxy routes {routed}"
+    assert load.failures == [], f"{fault}: {len(load.failures)} failed requests: {load.failures[:5]}"
+    with Load(environment.urls[0]) as load:
+        repaired = environment.deploy()
+    assert repaired.returncode == 0, f"the deploy after {fault} failed:\n{repaired.stderr[-3000:]}"
+    assert load.failures == [], f"the deploy after {fault}: {len(load.failures)} failed requests"
+    assert routed_releases(environment) == [f"ml-model-service-{ENVIRONMENT}-{serving_release(environment)}"]
+
+
+def print_table(rows: list) -> None:
+    print("\n| command | fault | exit | requests | failed | before | after | routed |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(str(cell) for cell in row) + " |")
+
+
+@pytest.fixture
+def served(deploy_environment):
+    environment = deploy_environment(hosts=1)
+    first = environment.deploy()
+    assert first.returncode == 0, first.stderr[-3000:]
+    return environment
+
+
+def test_a_deploy_killed_before_any_step_leaves_one_release_serving_and_the_next_deploy_succeeds(served):
+    rows = []
+    for step in DEPLOY_STEPS:
+        play(served, "deploy", f"{step}:kill", rows)
+    print_table(rows)
+
+
+@pytest.mark.parametrize("action,step", OTHER_FAULTS, ids=[f"{a}-{s}" for a, s in OTHER_FAULTS])
+def test_a_deploy_cut_off_or_interrupted_mid_change_is_undone(served, action, step):
+    rows = []
+    play(served, "deploy", f"{step}:{action}", rows)
+    report = json.loads((served.copy / "reports" / "deploy.json").read_text())
+    assert report["hosts"][0]["result"] in ("rolled back", "rollback failed"), report["hosts"]
+    print_table(rows)
+
+
+def test_a_rollback_killed_or_interrupted_leaves_one_release_serving(served):
+    rows = []
+    second = served.deploy()
+    assert second.returncode == 0, second.stderr[-3000:]
+    for action, step in ROLLBACK_FAULTS:
+        play(served, "rollback", f"{step}:{action}", rows)
+    print_table(rows)
