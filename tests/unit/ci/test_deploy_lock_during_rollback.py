@@ -37,15 +37,9 @@ class Events:
 
 
 def kind_of(argv) -> str:
-    """What a remote command is, read from ci/deploy/lock.py's lock commands (acquire, heartbeat, release)."""
-    text = " ".join(argv)
-    if "mkdir -p" in text and "/lock" in text:
-        return "lock acquired"
-    if "then rm -rf" in text and "/lock" in text:
-        return "lock released"
-    if "grep -q" in text and "/heartbeat" in text:
-        return "heartbeat"
-    return "other"
+    """What a remote command is: ci/deploy/lock.py's commands name themselves in their $0 (mlci-lock-<verb>)."""
+    return {"mlci-lock-acquire": "lock acquired", "mlci-lock-release": "lock released",
+            "mlci-lock-heartbeat": "heartbeat"}.get(argv[-1], "other")
 
 
 class FakeHost:
@@ -54,7 +48,7 @@ class FakeHost:
 
     def run(self, argv, check=True, timeout=None, input_bytes=None):
         self.events.add(str(self.address), kind_of(argv))
-        return SimpleNamespace(returncode=0, stdout="", stderr="")
+        return SimpleNamespace(returncode=0, stdout=b"token=1\n", stderr=b"")
 
     def text(self, argv) -> str:
         return ""
