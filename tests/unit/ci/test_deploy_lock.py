@@ -70,7 +70,7 @@ def dead_holders_lock(paths: RemotePaths) -> None:
 
 
 def test_of_two_deploys_racing_to_take_over_one_stale_lock_exactly_one_wins(paths):
-    for round_ in range(20):
+    for round_ in range(10):
         dead_holders_lock(paths)
         seen = status(paths)  # both judged the same stale lock
         assert lock.lock_is_stale(seen, stale_seconds=60) and seen.holder == "7 dead"
