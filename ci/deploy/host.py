@@ -94,7 +94,8 @@ class HostChange:
     # -- steps ----------------------------------------------------------------------------------------------------
 
     def acquire_lock(self) -> None:
-        self.host.lock.acquire()
+        self.host.lock.acquire(interrupted=self.host.abort.check)
+        self.outcome.lock_token = self.host.lock.token
 
     def reconcile(self) -> None:
         """Plan from what the proxy routes, not from the record alone; strays of a half-done switch drained."""
@@ -155,7 +156,12 @@ class HostChange:
     # -- undo -----------------------------------------------------------------------------------------------------
 
     def roll_back(self, reason: str) -> None:
-        """Undo everything this host did, newest first; the outcome says what really happened."""
+        """Undo everything this host did, newest first; the outcome says what really happened. A host whose lock
+        was lost is left alone: another deploy holds it now, and reconciles it as it starts."""
+        if self.undo and getattr(self.host.lock, "lost", False):
+            self.outcome.result = "lock lost"
+            self.outcome.reason = f"{reason}; not undone: {self.host.lock.lost_reason} (its holder reconciles it)"
+            return
         if not self.undo:
             if self.outcome.result == "pending":
                 self.outcome.result, self.outcome.reason = "not deployed", reason

@@ -38,6 +38,25 @@ class RemotePaths:
         return f"{self.base}/lock"
 
     @property
+    def lock_guard(self) -> str:
+        """The file every lock command holds an exclusive flock on while it checks and changes the lock."""
+        return f"{self.base}/lock.guard"
+
+    @property
+    def lock_counter(self) -> str:
+        """The fencing counter: the last token an acquire handed out."""
+        return f"{self.base}/lock.token"
+
+    @property
+    def lock_taken_over(self) -> str:
+        """Where the last lock taken over from a dead holder is kept, for the record."""
+        return f"{self.base}/lock.stale"
+
+    @property
+    def lock_released(self) -> str:
+        return f"{self.base}/lock.released"
+
+    @property
     def current(self) -> str:
         return f"{self.base}/current"
 

@@ -91,7 +91,7 @@ def audit_record(base: dict, change: HostChange, action: str) -> dict:
             "host": outcome.host, "release": outcome.release or base.get("release", ""),
             "previous": outcome.previous, "result": outcome.result, "reason": outcome.reason,
             "steps": list(change.host.steps_done), "notes": list(outcome.notes), "durations": outcome.durations,
-            "transfer": outcome.transfer}
+            "transfer": outcome.transfer, "lock_token": outcome.lock_token}
 
 
 def execute(changes: list[HostChange], sessions: list, locks: list, batch_size: int, abort: Abort,

@@ -28,6 +28,7 @@ class HostOutcome:
     reason: str = ""
     durations: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    lock_token: int | None = None
 
 
 def deploy_owner(environ: dict[str, str]) -> str:

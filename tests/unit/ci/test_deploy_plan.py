@@ -2,7 +2,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ci.deploy import lock, plan
+from ci.deploy import plan
 from ci.deploy.names import EnvironmentNames
 from ci.errors import CannotRun, ConfigError, UserError
 from ci.ssh_plan import HostAddress, known_hosts_line, ssh_command, ssh_options
@@ -26,21 +26,6 @@ def test_the_release_container_publishes_nothing_and_runs_read_only_by_image_id(
     assert "--read-only" in command and command[-1] == RELEASE.image_id
     assert "io.mlci.digest=" + RELEASE.digest in command
     assert command[command.index("--network") + 1] == "ml-model-service-staging"
-
-
-def test_lock_commands_are_atomic_and_only_the_holder_releases():
-    acquire = " ".join(lock.lock_acquire_command(PATHS, "deploy-1", "alice"))
-    assert "mkdir /var/lib/mlci/ml-model-service/staging/lock 2>/dev/null" in acquire
-    release = lock.lock_release_command(PATHS, "deploy-1")[2]
-    assert "grep -q deploy-1" in release and release.index("grep") < release.index("rm -rf")
-
-
-def test_stale_locks_are_recognised_by_their_heartbeat():
-    now, heartbeat, owner = lock.parse_lock_status('1000\n900\n{"deploy_id": "d", "owner": "bob"}\n')
-    assert owner == {"deploy_id": "d", "owner": "bob"}
-    assert lock.lock_is_stale(now, heartbeat, stale_seconds=60)
-    assert not lock.lock_is_stale(now, heartbeat, stale_seconds=120)
-    assert not lock.lock_is_stale(1000, 0, stale_seconds=1)  # no heartbeat file yet: being created, not stale
 
 
 def test_hosts_are_rolled_in_batches_in_order():
