@@ -244,8 +244,9 @@ def read_log_tail(host: SshHost, paths: RemotePaths, lines: int | None) -> LogTa
 def append_audit(host: SshHost, paths: RemotePaths, record: dict) -> str:
     """Append the record, chained to the log's last complete record; returns the new head (the line's sha256)."""
     for _ in range(APPEND_ATTEMPTS):
-        point = append_point(read_log_tail(host, paths, HEAD_LINES)) or append_point(read_log_tail(host, paths,
-                                                                                                   None))
+        point = append_point(read_log_tail(host, paths, HEAD_LINES))
+        if point is None:  # no record among the last lines: read the whole log
+            point = append_point(read_log_tail(host, paths, None))
         line = chained_line(record, point.prev_sha256, point.skipped)
         try:
             host.run(audit_append_command(paths, point.expected_last_sha256), input_bytes=line)

@@ -10,6 +10,7 @@ import pytest
 
 from ci.deploy import ledger
 from ci.deploy.names import RemotePaths
+from ci.errors import CannotRun
 from ci.executor.ssh import RemoteCommandFailed
 
 ZEROS = "0" * 64
@@ -153,3 +154,14 @@ def test_a_long_log_is_read_back_far_enough_to_find_its_last_record(paths, monke
     last = json.loads(log_bytes(paths).split(b"\n")[-2])
     assert last["prev_sha256"] == sha(log_bytes(paths).split(b"\n")[0])
     assert len(last["skipped_sha256"]) == ledger.HEAD_LINES + 5
+
+
+def test_append_gives_up_with_one_line_when_the_log_keeps_moving(paths):
+    class MovingLog(LocalHost):
+        def run(self, argv, input_bytes=None, timeout=120, check=True):
+            if input_bytes is not None:  # every append finds the log changed
+                raise RemoteCommandFailed(self.address, argv, ledger.LOG_MOVED_EXIT, "the audit log moved")
+            return super().run(argv, input_bytes, timeout, check)
+
+    with pytest.raises(CannotRun, match="the audit log kept changing while appending"):
+        ledger.append_audit(MovingLog(), paths, record(1))
