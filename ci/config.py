@@ -120,6 +120,9 @@ class EnvironmentConfig:
     # The local pipeline's environment: `ci deploy` starts its one host on this machine (a container with sshd
     # and its own engine) at the ports of `hosts` and `public_urls`, with a deploy key it generates.
     local_target: bool = False
+    # In CI a deploy here needs this run's approval (ci/approval.py); false only for hosts this machine started
+    # for a test or a benchmark.
+    approval_required: bool = True
 
 
 @dataclass(frozen=True)

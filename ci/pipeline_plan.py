@@ -38,8 +38,9 @@ LOCAL_TARGETS = (DeployTarget("local"),)
 # Jenkins-only: the developer's working tree is the local pipeline's checkout.
 JENKINS_ONLY_STAGES = ("Checkout",)
 # Jenkins-only toolkit commands: every fresh workspace (Checkout's, each deploy environment's) starts its run
-# with `ci new-run`; the local `ci pipeline` starts its run itself, not as a stage command.
-JENKINS_ONLY_COMMANDS = (("new-run",),)
+# with `ci new-run`; the local `ci pipeline` starts its run itself, not as a stage command. Each deploy environment
+# records the input step's approver (`ci approve` records it locally, in the Approve stage).
+JENKINS_ONLY_COMMANDS = (("new-run",), ("approve", "--jenkins-input"))
 # The release stages run for tags that give the image a version (ci.tagging); Jenkins's REGEXP comparator
 # matches the whole name (String.matches), so the anchors go.
 RELEASE_TAG_REGEXP = SEMVER_TAG.pattern.removeprefix("^").removesuffix("$")

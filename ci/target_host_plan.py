@@ -37,9 +37,11 @@ def target_host_run_kwargs(project: str, name: str, image: str, authorized_key: 
 
 def environment_toml(name: str, hosts: list[str], public_urls: list[str], public_port: int, key_file: str,
                      known_hosts_file: str) -> str:
-    """A ci.toml [environments.<name>] table for hosts started on this machine."""
+    """A ci.toml [environments.<name>] table for hosts started on this machine (for a test or a benchmark: a
+    deploy there needs no approval, in CI either)."""
     def quoted(items: list[str]) -> str:
         return ", ".join(f'"{item}"' for item in items)
 
     return (f"\n[environments.{name}]\nhosts = [{quoted(hosts)}]\npublic_urls = [{quoted(public_urls)}]\n"
-            f"public_port = {public_port}\nssh_key_file = \"{key_file}\"\nknown_hosts_file = \"{known_hosts_file}\"\n")
+            f"public_port = {public_port}\nssh_key_file = \"{key_file}\"\nknown_hosts_file = \"{known_hosts_file}\"\n"
+            "approval_required = false\n")

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from ci import detached_workers
 from ci.deploy import plan, proxy
 from ci.build_plan import MODEL, PROXY
+from ci.commands.approve import approval_for_deploy
 from ci.commands.build import BUILD_REPORT
 from ci.commands.outcome import Outcome
 from ci.console import Stopwatch, info, progress
@@ -129,6 +130,9 @@ def run(args, ctx) -> Outcome:
     if args.dry_run:
         _print_plan(names, hosts, environment, release)
         return Outcome.ok(f"dry run: would deploy {release.release_id} to {len(hosts)} host(s) of {args.env}")
+    approval = approval_for_deploy(ctx, environment, args.approved_by, release.image_id)
+    if approval.problem:
+        raise UserError(f"not deploying {release.release_id} to {args.env}: {approval.problem}")
 
     client = docker_engine.connect()
     if environment.local_target:
@@ -154,8 +158,7 @@ def run(args, ctx) -> Outcome:
                                                                          environment.public_urls))]
     record_base = {"environment": args.env, "release": release.release_id, "commit": release.commit,
                    "image_digest": release.digest, "image_id": release.image_id,
-                   "model_version": release.model_version,
-                   "approved_by": args.approved_by or ctx.environ.get("APPROVED_BY", ""), "run_by": owner,
+                   "model_version": release.model_version, **approval.audit_fields(), "run_by": owner,
                    "deploy_id": deploy_id}
     watch = Stopwatch()
     try:

@@ -1,9 +1,7 @@
 """`ci releases --env ENV`: what runs where, what is retained for rollback, and the end of each host's audit log."""
 
-import json
-
 from ci.deploy import plan
-from ci.deploy.ledger import audit_tail_command
+from ci.deploy.ledger import LineProblem, log_entries, read_log_tail
 from ci.deploy.names import EnvironmentNames
 from ci.commands.deploy import environment_for
 from ci.commands.outcome import Outcome
@@ -35,12 +33,13 @@ def run(args, ctx) -> Outcome:
             try:
                 current = session.text(plan.read_current_command(paths))
                 releases = plan.parse_releases(session.text(plan.list_releases_command(names)), args.env)
-                audit = [json.loads(line) for line in session.text(audit_tail_command(paths, args.audit))
-                         .splitlines() if line.strip()]
+                # A torn or corrupt line is named and skipped: the listing never fails on the log's content.
+                audit, problems = log_entries(read_log_tail(session, paths, args.audit))
             finally:
                 session.close()
-            hosts.append({"host": text, "current": current, "releases": releases, "audit": audit})
-            _show(text, current, releases, audit)
+            hosts.append({"host": text, "current": current, "releases": releases, "audit": audit,
+                          "audit_warnings": [f"line {problem.line} {problem.problem}" for problem in problems]})
+            _show(text, current, releases, audit, problems)
     finally:
         credentials.cleanup()
     write_json_report(ctx.root, "releases.json", {"environment": args.env, "hosts": hosts}, ctx.report_run)
@@ -48,13 +47,17 @@ def run(args, ctx) -> Outcome:
     return Outcome.ok(f"{args.env}: {len(hosts)} host(s) serving {', '.join(currents)}")
 
 
-def _show(host: str, current: str, releases: list[dict], audit: list[dict]) -> None:
+def _show(host: str, current: str, releases: list[dict], audit: list[dict], problems: list[LineProblem]) -> None:
     info(f"{host}")
     for release in releases:
         mark = "*" if release["release"] == current else " "
         info(f"  {mark} {release['release']:<32} {release['state']:<9} model {release['model_version']:<22} "
              f"{release['digest'][:19]}")
     for entry in audit:
-        info(f"    {entry.get('time', '')} {entry.get('action', ''):<8} {entry.get('release', ''):<32} "
-             f"{entry.get('result', ''):<12} by {entry.get('run_by', '?')} "
-             f"approved by {entry.get('approved_by') or '-'}")
+        # Fields as text: a record that is JSON but not ours (a null, a number) still prints.
+        field = {key: str(entry.get(key) or "") for key in ("time", "action", "release", "result")}
+        info(f"    {field['time']} {field['action']:<8} {field['release']:<32} {field['result']:<12} "
+             f"by {entry.get('run_by') or '?'} approved by {entry.get('approved_by') or '-'}")
+    for problem in problems:
+        info(f"    warning: {host}: audit log line {problem.line} {problem.problem}; "
+             f"`ci audit verify` checks the chain")

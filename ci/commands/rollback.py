@@ -89,7 +89,7 @@ def _append_with_release_facts(changes):
 
     def append(session, paths, record):
         target = targets[id(session)].target
-        append_audit(session, paths, {**record, "image_digest": target.get("digest", ""),
-                                      "model_version": target.get("model_version", ""),
-                                      "commit": target.get("commit", "")})
+        return append_audit(session, paths, {**record, "image_digest": target.get("digest", ""),
+                                             "model_version": target.get("model_version", ""),
+                                             "commit": target.get("commit", "")})
     return append

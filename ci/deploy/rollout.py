@@ -113,7 +113,9 @@ def _close(changes, sessions, locks, record_base: dict, action: str, append_audi
         if "lock" not in change.host.steps_done:
             continue
         try:
-            append_audit(session, change.names.paths, audit_record(record_base, change, action))
+            # The log's new head, kept off the host in the report: an anchor for `ci audit verify`.
+            change.outcome.audit_head = append_audit(session, change.names.paths,
+                                                     audit_record(record_base, change, action))
         except Exception as error:  # the record of one host must not cost the others theirs
             info(f"  warning: could not append to the audit log on {change.outcome.host}: {unexpected(error)}")
     for lock in reversed(locks):

@@ -29,6 +29,7 @@ class HostOutcome:
     durations: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     lock_token: int | None = None
+    audit_head: str = ""
 
 
 def deploy_owner(environ: dict[str, str]) -> str:

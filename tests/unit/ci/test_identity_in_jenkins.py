@@ -81,7 +81,7 @@ def test_jenkins_url_on_a_laptop_lets_ci_approve_ask_the_person(tmp_path, monkey
         ' "comparisons": [], "candidate": {"image": "m:1", "image_id": "sha256:1", "digest": null,'
         ' "model_version": "1"}}')
     monkeypatch.setattr(sys, "stdin", Terminal("y\n"))
-    outcome = approve.run(type("Args", (), {"yes": False})(), ctx)
+    outcome = approve.run(type("Args", (), {"yes": False, "jenkins_input": False})(), ctx)
     assert outcome.exit_code == 0 and "Deploy m:1" in capsys.readouterr().out
 
 

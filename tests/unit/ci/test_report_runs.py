@@ -178,13 +178,13 @@ def evidence_bundle(run: str) -> dict:
 def test_approve_refuses_evidence_from_another_run(tmp_path):
     write(tmp_path, "evidence.json", evidence_bundle(EARLIER_RUN))
     with pytest.raises(CannotRun, match=f"reports/evidence.json is from run {EARLIER_RUN}, not this run"):
-        approve.run(SimpleNamespace(yes=True), jenkins_context(tmp_path))
+        approve.run(SimpleNamespace(yes=True, jenkins_input=False), jenkins_context(tmp_path))
     assert not (tmp_path / "reports" / "approval.json").exists()
 
 
 def test_approve_records_its_run_with_this_runs_evidence(tmp_path):
     write(tmp_path, "evidence.json", evidence_bundle(THIS_RUN))
-    assert approve.run(SimpleNamespace(yes=True), jenkins_context(tmp_path)).exit_code == 0
+    assert approve.run(SimpleNamespace(yes=True, jenkins_input=False), jenkins_context(tmp_path)).exit_code == 0
     assert reports.read_json_report(tmp_path, "approval.json")["run"] == THIS_RUN
 
 
