@@ -6,6 +6,7 @@ that name the key, so a typo never silently falls back to a default.
 """
 
 import os
+import re
 import tomllib
 import types
 import typing
@@ -117,6 +118,10 @@ class EnvironmentConfig:
     # The local pipeline's environment: `ci deploy` starts its one host on this machine (a container with sshd
     # and its own engine) at the ports of `hosts` and `public_urls`, with a deploy key it generates.
     local_target: bool = False
+    # Where the releases keep the prediction log: empty, SQLite on the environment's volume on each host; else the
+    # name of the deploying process's environment variable that holds a postgresql:// URL (a Jenkins credential),
+    # so that the URL itself is never in ci.toml.
+    database_url_variable: str = ""
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,11 @@ def _environment(name: str, table: object, source: str) -> EnvironmentConfig:
                           f"got {environment.image_transfer!r}")
     if environment.batch_size < 1:
         raise ConfigError(f"{source}: {where}.batch_size must be at least 1")
+    variable = environment.database_url_variable
+    if variable and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
+        # Not echoed: what is here instead of a variable's name may be the URL with its password.
+        raise ConfigError(f"{source}: {where}.database_url_variable must name an environment variable that holds "
+                          f"the URL (the URL itself is a secret and never belongs in ci.toml)")
     return environment
 
 
