@@ -22,6 +22,7 @@ from ci.deploy.credentials import SECRET_FILE_VARIABLES, ssh_credentials
 from ci.deploy.ledger import append_audit
 from ci.deploy.lock import DeployLock, lock_acquire_command
 from ci.deploy.names import EnvironmentNames
+from ci.deploy.predictions import prediction_store_for
 from ci.deploy.steps import HostOutcome, deploy_owner, ensure_image, wait_healthy
 from ci.deploy.traffic import CutoverProbe, Traffic, ensure_proxy
 from ci.errors import EXIT_INTERRUPTED, CannotRun, CheckFailed, ConfigError, UserError
@@ -118,6 +119,7 @@ def run(args, ctx) -> Outcome:
         write_json_report(ctx.root, f"deploy-{args.env}.json", skipped, ctx.report_run)
         return Outcome.ok(f"skipped: environment {args.env} is not configured (ci.toml [environments.{args.env}])")
     environment = environment_for(ctx, args.env)
+    store = prediction_store_for(environment, args.env, ctx.environ)
     project = ctx.config.project.name
     now = datetime.now(timezone.utc)
     release, source = release_for(ctx, args.image, now)
@@ -125,7 +127,7 @@ def run(args, ctx) -> Outcome:
     names = EnvironmentNames(project, args.env, ctx.config.deploy.state_dir)
     paths = names.paths
     if args.dry_run:
-        _print_plan(names, hosts, environment, release)
+        _print_plan(names, hosts, environment, release, store)
         return Outcome.ok(f"dry run: would deploy {release.release_id} to {len(hosts)} host(s) of {args.env}")
 
     client = docker_engine.connect()
@@ -153,7 +155,7 @@ def run(args, ctx) -> Outcome:
             # Hosts of one batch are updated at the same time; the next batch starts once all of them passed.
             with ThreadPoolExecutor(max_workers=len(batch)) as pool:
                 futures = [pool.submit(_deploy_host, ctx, session, outcome, environment, release, source,
-                                       proxy_image, names) for session, outcome in batch]
+                                       proxy_image, names, store) for session, outcome in batch]
             errors = []
             for (session, outcome), future in zip(batch, futures):
                 try:
@@ -204,7 +206,7 @@ def run(args, ctx) -> Outcome:
 
 
 def _deploy_host(ctx, session: SshHost, outcome: HostOutcome, environment, release: plan.Release, source: dict,
-                 proxy_image: dict, names: EnvironmentNames):
+                 proxy_image: dict, names: EnvironmentNames, store):
     watch = Stopwatch()
     settings = ctx.config.deploy
     paths = names.paths
@@ -221,7 +223,7 @@ def _deploy_host(ctx, session: SshHost, outcome: HostOutcome, environment, relea
     container = names.container(release.release_id)
     progress(f"{session.address}: starting {container} beside {previous or 'no previous release'}")
     session.run(["docker", "rm", "--force", container], check=False)
-    session.run(plan.run_release_command(names, release))
+    session.run(plan.run_release_command(names, release, store), input_bytes=store.run_input())
     try:
         outcome.durations["health_seconds"] = round(wait_healthy(session, container,
                                                                  settings.health_timeout_seconds), 2)
@@ -258,7 +260,7 @@ def _retire_previous(ctx, session: SshHost, outcome: HostOutcome, names: Environ
     """The rollout succeeded everywhere: record the new current release, stop the old, prune beyond the kept."""
     session.run(plan.write_current_command(paths, release.release_id))
     if outcome.previous and outcome.previous != release.release_id:
-        session.run(["docker", "stop", "--time", "10", names.container(outcome.previous)], check=False)
+        session.run(plan.stop_release_command(names.container(outcome.previous)), check=False)
     releases = plan.parse_releases(session.text(plan.list_releases_command(names)), names.env)
     for old in plan.releases_to_remove(releases, release.release_id, ctx.config.deploy.keep_releases):
         session.run(["docker", "rm", "--force", old["container"]], check=False)
@@ -283,7 +285,8 @@ def _switch_back(session: SshHost, traffic: Traffic, previous_container: str, ne
     if previous_container:
         new_slot = traffic.slot_serving(new_container)
         traffic.switch_to(previous_container, new_slot, 60, drain_seconds)
-    session.run(["docker", "rm", "--force", new_container], check=False)
+    for command in plan.remove_release_commands(new_container):
+        session.run(command, check=False)
 
 
 def _smoke(public_url: str) -> str:
@@ -313,13 +316,13 @@ def _audit(session: SshHost, paths, record_base: dict, outcome: HostOutcome) -> 
         info(f"  warning: could not append to the audit log on {outcome.host}: {error}")
 
 
-def _print_plan(names: EnvironmentNames, hosts, environment, release: plan.Release) -> None:
+def _print_plan(names: EnvironmentNames, hosts, environment, release: plan.Release, store) -> None:
     env, paths = names.env, names.paths
     info(f"deploy {release.release_id} (image {release.image_id[:19]}, digest {release.digest[:19]}) to {env}:")
     for address, url in zip(hosts, environment.public_urls):
         info(f"  host {address} (public {url}), state in {paths.base}")
         info(f"    lock:    {' '.join(lock_acquire_command(paths, 'DEPLOY_ID', 'OWNER'))}")
         info(f"    proxy:   {' '.join(proxy.proxy_run_command(names.proxy, names.proxy_labels(), 'PROXY_IMAGE', environment.public_port, names.network, paths.proxy_dir))}")  # noqa: E501
-        info(f"    release: {' '.join(plan.run_release_command(names, release))}")
+        info(f"    release: {' '.join(plan.run_release_command(names, release, store))}")
         info(f"    switch:  proxy slots blue/green via {proxy.HELPER} (see ci/deploy/proxy.py); smoke: "
              f"python -m ci test acceptance --base-url {url} --smoke")

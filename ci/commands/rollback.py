@@ -94,7 +94,7 @@ def _roll_back_host(session: SshHost, names: EnvironmentNames, wanted: str | Non
     traffic.switch_to(container, old_slot, settings.health_timeout_seconds, settings.drain_seconds)
     session.run(plan.write_current_command(paths, target["release"]))
     if current_container:
-        session.run(["docker", "stop", "--time", "10", current_container], check=False)
+        session.run(plan.stop_release_command(current_container), check=False)
     record = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "action": "rollback",
               "environment": env, "host": str(session.address), "release": target["release"], "previous": current,
               "image_digest": target["digest"], "model_version": target["model_version"], "commit": target["commit"],

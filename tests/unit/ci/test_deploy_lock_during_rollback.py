@@ -84,7 +84,8 @@ def deploying(tmp_path, monkeypatch):
     # Heartbeat every 0.5 s (stale after 2 s): several beats fall inside the rollback.
     config = Config(deploy=DeployConfig(lock_stale_seconds=2, lock_wait_seconds=5, drain_seconds=0))
     config.environments["staging"] = SimpleNamespace(hosts=HOSTS, public_urls=("http://a", "http://b"),
-                                                     local_target=False, public_port=8080, batch_size=1)
+                                                     local_target=False, public_port=8080, batch_size=1,
+                                                     database_url_variable="")
     ctx = Context(root=tmp_path, config=config, environ={"BUILD_TAG": "jenkins-x-42"})
     ctx.__dict__["identity"] = BuildIdentity(commit="0" * 40, branch="main", build_number="42", git_tag="",
                                              dirty=False, run_id="jenkins-x-42")
