@@ -5,8 +5,11 @@ burst after any stall) failed again on every retry, for ever, while the queue fi
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from model_app.prediction_log import WRITE_BATCH
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 
 WRITE_A_BURST = textwrap.dedent(f"""
     import secrets, sys, time
@@ -28,8 +31,8 @@ def test_a_burst_of_predictions_is_written_without_any_temporary_file(tmp_path):
     # SQLite reads SQLITE_TMPDIR once per process, hence a process of its own; a temporary file, created and unlinked
     # at once, shows only in its directory's times.
     result = subprocess.run([sys.executable, "-c", WRITE_A_BURST, str(tmp_path / "predictions.sqlite")],
-                            env={"SQLITE_TMPDIR": str(temporary), "PATH": "/usr/bin:/bin"}, capture_output=True,
-                            text=True, timeout=60)
+                            env={"SQLITE_TMPDIR": str(temporary), "PATH": "/usr/bin:/bin"}, cwd=REPOSITORY_ROOT,
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     after = temporary.stat()
     assert (after.st_mtime_ns, after.st_ctime_ns) == (before.st_mtime_ns, before.st_ctime_ns), \
