@@ -11,14 +11,14 @@ if __name__ == "__main__":
     ensure_project_environment()
 
 from ci.commands import (approve, audit, build, cleanup, deploy, down, evidence, images, jenkins,  # noqa: E402
-                         lint, new_run, pipeline, push, releases, report, rollback, setup, test, up)
+                         lint, new_run, pipeline, predictions, push, releases, report, rollback, setup, test, up)
 from ci.commands.outcome import Outcome  # noqa: E402
 from ci.console import Stopwatch, info, summary_line  # noqa: E402
 from ci.context import Context  # noqa: E402
 from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError  # noqa: E402
 
-COMMANDS = (new_run, setup, lint, test, build, push, evidence, approve, deploy, rollback, releases, audit, jenkins,
-            images, up, down, cleanup, pipeline, report)
+COMMANDS = (new_run, setup, lint, test, build, push, evidence, approve, deploy, rollback, releases, audit,
+            predictions, jenkins, images, up, down, cleanup, pipeline, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ that name the key, so a typo never silently falls back to a default.
 """
 
 import os
+import re
 import tomllib
 import types
 import typing
@@ -123,6 +124,10 @@ class EnvironmentConfig:
     # In CI a deploy here needs this run's approval (ci/approval.py); false only for hosts this machine started
     # for a test or a benchmark.
     approval_required: bool = True
+    # Where the releases keep the prediction log: empty, SQLite on the environment's volume on each host; else the
+    # name of the deploying process's environment variable that holds a postgresql:// URL (a Jenkins credential),
+    # so that the URL itself is never in ci.toml.
+    database_url_variable: str = ""
 
 
 @dataclass(frozen=True)
@@ -210,6 +215,11 @@ def _environment(name: str, table: object, source: str) -> EnvironmentConfig:
                           f"got {environment.image_transfer!r}")
     if environment.batch_size < 1:
         raise ConfigError(f"{source}: {where}.batch_size must be at least 1")
+    variable = environment.database_url_variable
+    if variable and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
+        # Not echoed: what is here instead of a variable's name may be the URL with its password.
+        raise ConfigError(f"{source}: {where}.database_url_variable must name an environment variable that holds "
+                          f"the URL (the URL itself is a secret and never belongs in ci.toml)")
     return environment
 
 

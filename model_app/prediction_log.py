@@ -58,6 +58,10 @@ class SqliteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._connection = sqlite3.connect(self.path, check_same_thread=False)
         self._connection.execute("PRAGMA journal_mode=WAL")
+        # Statement journals (every multi-row INSERT of a batch writes one) stay in memory: beyond 64 KiB SQLite
+        # would spill them to a temporary file, and on the image's read-only root there is no directory for one
+        # (SQLITE_IOERR_GETTEMPPATH), so a burst's batch failed on every retry and the writer never moved on.
+        self._connection.execute("PRAGMA temp_store=MEMORY")
         self._connection.execute(
             "CREATE TABLE IF NOT EXISTS predictions (id INTEGER PRIMARY KEY AUTOINCREMENT,"
             " request_id TEXT NOT NULL, created_at TEXT NOT NULL, model_version TEXT NOT NULL,"

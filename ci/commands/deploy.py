@@ -23,6 +23,7 @@ from ci.deploy.host import HostChange, HostContext, ReleaseDeploy, unexpected
 from ci.deploy.ledger import append_audit
 from ci.deploy.lock import DeployLock, lock_acquire_command
 from ci.deploy.names import EnvironmentNames
+from ci.deploy.predictions import prediction_store_for
 from ci.deploy.rollout import execute
 from ci.deploy.steps import HostOutcome, deploy_owner
 from ci.deploy.traffic import CutoverProbe
@@ -121,14 +122,16 @@ def run(args, ctx) -> Outcome:
         write_json_report(ctx.root, f"deploy-{args.env}.json", skipped, ctx.report_run)
         return Outcome.ok(f"skipped: environment {args.env} is not configured (ci.toml [environments.{args.env}])")
     environment = environment_for(ctx, args.env)
+    store = prediction_store_for(environment, args.env, ctx.environ)
     project = ctx.config.project.name
     now = datetime.now(timezone.utc)
     release, source = release_for(ctx, args.image, now)
     hosts = [HostAddress.parse(text) for text in environment.hosts]
     names = EnvironmentNames(project, args.env, ctx.config.deploy.state_dir)
     paths = names.paths
+    store = prediction_store_for(environment, args.env, ctx.environ)
     if args.dry_run:
-        _print_plan(names, hosts, environment, release)
+        _print_plan(names, hosts, environment, release, store)
         return Outcome.ok(f"dry run: would deploy {release.release_id} to {len(hosts)} host(s) of {args.env}")
     approval = approval_for_deploy(ctx, environment, args.approved_by, release.image_id)
     if approval.problem:
@@ -151,7 +154,7 @@ def run(args, ctx) -> Outcome:
     probe_body = _probe_body()
     changes = [ReleaseDeploy(HostContext(session, HostOutcome(str(address), url), names, settings, abort, lock,
                                          deploy_id, index, fault),
-                             release, source, proxy_image["image_id"], environment,
+                             release, source, proxy_image["image_id"], environment, store,
                              probe=lambda url: CutoverProbe(url, probe_body, settings.probe_rate).start(),
                              smoke=_smoke)
                for index, (session, lock, address, url) in enumerate(zip(sessions, locks, hosts,
@@ -209,13 +212,13 @@ def _probe_body() -> bytes:
     return json.dumps(example_request()).encode()
 
 
-def _print_plan(names: EnvironmentNames, hosts, environment, release: plan.Release) -> None:
+def _print_plan(names: EnvironmentNames, hosts, environment, release: plan.Release, store) -> None:
     env, paths = names.env, names.paths
     info(f"deploy {release.release_id} (image {release.image_id[:19]}, digest {release.digest[:19]}) to {env}:")
     for address, url in zip(hosts, environment.public_urls):
         info(f"  host {address} (public {url}), state in {paths.base}")
         info(f"    lock:    {' '.join(lock_acquire_command(paths, 'DEPLOY_ID', 'OWNER'))}")
         info(f"    proxy:   {' '.join(proxy.proxy_run_command(names.proxy, names.proxy_labels(), 'PROXY_IMAGE', environment.public_port, names.network, paths.proxy_dir))}")  # noqa: E501
-        info(f"    release: {' '.join(plan.run_release_command(names, release))}")
+        info(f"    release: {' '.join(plan.run_release_command(names, release, store))}")
         info(f"    switch:  proxy slots blue/green via {proxy.HELPER} (see ci/deploy/proxy.py); smoke: "
              f"python -m ci test acceptance --base-url {url} --smoke")

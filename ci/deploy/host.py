@@ -180,9 +180,10 @@ class ReleaseDeploy(HostChange):
     """A new release onto one host."""
 
     def __init__(self, host: HostContext, release: plan.Release, source: dict, proxy_image_id: str,
-                 environment, probe, smoke):
+                 environment, store, probe, smoke):
         super().__init__(host)
         self.release, self.source, self.proxy_image_id, self.environment = release, source, proxy_image_id, environment
+        self.store = store  # where the release keeps its predictions (ci/deploy/predictions.py)
         self.release_id = release.release_id
         self.outcome.release = release.release_id
         self.probe_factory, self.smoke_runner = probe, smoke
@@ -211,9 +212,12 @@ class ReleaseDeploy(HostChange):
             # Same image, same second: its container is the one serving; removing it to start "again" would not do.
             raise CannotRun(f"{self.session.address}: release {self.release_id} already serves here")
         progress(f"{self.session.address}: starting {container} beside {self.routed.release or 'no release'}")
-        self.undo.push("start", lambda: self.session.run(["docker", "rm", "--force", container], check=False))
+        # Undone by a stop before the removal: a release that answered requests drains its prediction queue first.
+        self.undo.push("start", lambda: [self.session.run(command, check=False)
+                                         for command in plan.remove_release_commands(container)])
         self.session.run(["docker", "rm", "--force", container], check=False)
-        self.session.run(plan.run_release_command(self.names, self.release))
+        self.session.run(plan.run_release_command(self.names, self.release, self.store),
+                         input_bytes=self.store.run_input())
 
     def switch_under_probe(self) -> None:
         """The probe counts every failed request from just before the switch (or, for a first release, from the

@@ -5,11 +5,19 @@ import shlex
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ci.deploy.names import (APP_UID, DATA_DIR_IN_CONTAINER, DIGEST_LABEL, ENVIRONMENT_LABEL,
-                             LEGACY_ENVIRONMENT_LABEL, LEGACY_MODEL_VERSION_LABEL, MODEL_VERSION_LABEL, RELEASE_LABEL,
-                             COMMIT_LABEL, EnvironmentNames, RemotePaths, label_arguments)
+from ci.deploy.names import (DIGEST_LABEL, ENVIRONMENT_LABEL, LEGACY_ENVIRONMENT_LABEL, LEGACY_MODEL_VERSION_LABEL,
+                             MODEL_VERSION_LABEL, RELEASE_LABEL, COMMIT_LABEL, EnvironmentNames, RemotePaths,
+                             label_arguments)
+from ci.deploy.predictions import PredictionStore
 from ci.build_plan import PROJECT_LABEL
 from ci.errors import CannotRun, UserError
+
+# A release's graceful shutdown: uvicorn lets in-flight requests finish for up to this long, then the prediction log
+# drains its queue for up to as long again (model_app/serve.py, ModelService.shutdown). Set on every release, so that
+# the stop timeout is derived from the value the release really uses, not from the image's default.
+RELEASE_SHUTDOWN_SECONDS = 10
+# Docker's SIGKILL comes only after both, with room for the interpreter to exit: a stopped release loses no prediction.
+RELEASE_STOP_SECONDS = 2 * RELEASE_SHUTDOWN_SECONDS + 5
 
 
 @dataclass(frozen=True)
@@ -26,20 +34,34 @@ def release_id_for(image_id: str, now: datetime) -> str:
     return f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%S}-{image_id.removeprefix('sha256:')[:12]}"
 
 
-def run_release_command(names: EnvironmentNames, release: Release) -> list[str]:
-    """The release container: on the environment's network, no published port (traffic comes via the proxy)."""
+def run_release_command(names: EnvironmentNames, release: Release,
+                        store: PredictionStore = PredictionStore()) -> list[str]:
+    """The release container: on the environment's network, no published port (traffic comes via the proxy), its
+    predictions in the environment's store (run it with store.run_input() as its standard input)."""
     container = names.container(release.release_id)
     return [
         "docker", "run", "--detach", "--name", container,
         "--network", names.network, "--network-alias", container,
-        "--restart", "unless-stopped", "--read-only",
-        "--tmpfs", f"{DATA_DIR_IN_CONTAINER}:uid={APP_UID},gid={APP_UID}",
+        "--restart", "unless-stopped", "--read-only", "--stop-timeout", str(RELEASE_STOP_SECONDS),
+        *store.run_arguments(names),
         "--health-cmd", "python -m model_app.healthcheck", "--health-interval", "1s",
         "--health-timeout", "3s", "--health-retries", "3", "--health-start-period", "0s",
         "--env", f"RELEASE_ID={release.release_id}",
+        "--env", f"SHUTDOWN_TIMEOUT_SECONDS={RELEASE_SHUTDOWN_SECONDS}",
         *label_arguments(names.release_labels(release)),
         release.image_id,
     ]
+
+
+def stop_release_command(container: str) -> list[str]:
+    """Every stop of a release: SIGTERM, then SIGKILL only once its requests and its log's queue had their time."""
+    return ["docker", "stop", "--time", str(RELEASE_STOP_SECONDS), container]
+
+
+def remove_release_commands(container: str) -> list[list[str]]:
+    """A release that has answered requests is stopped before it is removed: `docker rm --force` kills it at once,
+    and the predictions still in its queue with it."""
+    return [stop_release_command(container), ["docker", "rm", "--force", container]]
 
 
 def health_command(container: str) -> list[str]:
@@ -66,15 +88,6 @@ def sh(script: str) -> list[str]:
     return ["sh", "-c", script]
 
 
-# A stopping release finishes its requests and drains its prediction queue (the service's own shutdown timeout is
-# SHUTDOWN_TIMEOUT_SECONDS, 10 s by default) before Docker kills it.
-STOP_SECONDS = 30
-
-
-def stop_release_command(container: str) -> list[str]:
-    return ["docker", "stop", "--time", str(STOP_SECONDS), container]
-
-
 def stop_after_grace_command(names: EnvironmentNames, release_id: str, grace_seconds: int, token: str) -> list[str]:
     """Stop a release once the grace period is over, unless it has become current again or a later retirement of
     it (another token: the deploy that retired it) replaced this one: a detached sleeper on the host, so nothing of
@@ -85,7 +98,7 @@ def stop_after_grace_command(names: EnvironmentNames, release_id: str, grace_sec
     token = shlex.quote(token)
     check = (f"sleep {int(grace_seconds)}; [ \"$(cat {marker} 2>/dev/null)\" = {token} ] || exit 0; "
              f"rm -f {marker}; [ \"$(cat {shlex.quote(paths.current)} 2>/dev/null)\" = {shlex.quote(release_id)} ]"
-             f" || docker stop --time {STOP_SECONDS} {container}")
+             f" || docker stop --time {RELEASE_STOP_SECONDS} {container}")
     return sh(f"printf '%s' {token} > {marker} && (setsid sh -c {shlex.quote(check)} </dev/null >/dev/null 2>&1 &)")
 
 

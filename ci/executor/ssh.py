@@ -5,6 +5,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from ci.errors import CannotRun
 from ci.ssh_plan import HostAddress, close_master_command, reverse_forward_command, ssh_command, ssh_options
@@ -58,6 +59,22 @@ class SshHost:
 
     def text(self, argv: Sequence[str], timeout: float = 120) -> str:
         return self.run(argv, timeout=timeout).stdout.decode(errors="replace").strip()
+
+    def run_into(self, argv: Sequence[str], output: BinaryIO, timeout: float = 3600) -> str:
+        """Run a remote command whose output goes straight into an open file (an export larger than memory);
+        returns its stderr."""
+        command = ssh_command(self.address, self.options, list(argv))
+        try:
+            result = subprocess.run(command, stdout=output, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                    timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise CannotRun(f"{self.address}: `{' '.join(argv)[:80]}` did not finish within {timeout:.0f}s") from None
+        stderr = result.stderr.decode(errors="replace")
+        if result.returncode == 255:
+            self._raise_for_connection(stderr)
+        if result.returncode != 0:
+            raise RemoteCommandFailed(self.address, argv, result.returncode, stderr)
+        return stderr
 
     def pipe_from_local(self, local_argv: Sequence[str], remote_argv: Sequence[str], timeout: float = 900) -> None:
         """Stream a local command's output into a remote command (docker save | ssh docker load)."""

@@ -59,6 +59,7 @@ class FakeHost:
     clock: int = 0
     # (the configured state dir, this host's own directory standing for it): the scripts run locally.
     state_dir: tuple[str, str] = ("", "")
+    inputs: list = field(default_factory=list)  # (argv, stdin) of every command given one
 
     # -- the SshHost interface ------------------------------------------------------------------------------------
 
@@ -66,6 +67,8 @@ class FakeHost:
         argv = list(argv)
         with self.lock:
             self.log.append(argv)
+            if input_bytes is not None:
+                self.inputs.append((argv, input_bytes))
             for predicate, effect in self.failures:
                 if predicate(argv):
                     if effect == "cut":

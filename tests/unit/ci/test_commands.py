@@ -19,8 +19,9 @@ def run_ci(*args, env=None):
 def test_help_lists_every_command():
     result = run_ci("--help")
     assert result.returncode == 0
-    for module in COMMANDS:
-        assert f"    {module.NAME} " in result.stdout
+    listed = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("    ") and line[4] != " "]
+    # argparse puts the help of a long name (predictions) on the next line; the name still starts its own line.
+    assert set(listed) >= {module.NAME for module in COMMANDS}
 
 
 def test_every_command_module_is_registered_once():

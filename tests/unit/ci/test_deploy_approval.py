@@ -34,6 +34,7 @@ def ci_deploy(tmp_path, monkeypatch):
     config = Config()
     config.environments["staging"] = SimpleNamespace(hosts=("deploy@10.0.0.5:22",), public_urls=("http://a",),
                                                      local_target=False, public_port=8080, batch_size=1,
+                                                     database_url_variable="",
                                                      approval_required=True)
     ctx = Context(root=tmp_path, config=config, environ={"BUILD_TAG": RUN, "CI": "true"})
     ctx.__dict__["identity"] = BuildIdentity(commit="0" * 40, branch="main", build_number="", git_tag="",

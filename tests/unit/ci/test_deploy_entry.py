@@ -28,7 +28,8 @@ def context(tmp_path, commit: str = BUILT, **environ) -> Context:
     ctx.__dict__["identity"] = BuildIdentity(commit=commit, branch="main", build_number="42", git_tag="",
                                              dirty=False, run_id="x")
     ctx.config.environments["staging"] = SimpleNamespace(hosts=["deploy@10.0.0.5"], public_urls=["http://x"],
-                                                         local_target=False, public_port=8080)
+                                                         local_target=False, public_port=8080,
+                                                         database_url_variable="")
     return ctx
 
 

@@ -10,7 +10,10 @@ from ci.build_plan import PROXY
 from ci.commands import deploy, rollback
 from ci.config import Config, DeployConfig
 from ci.context import Context
+from ci.deploy import plan
+from ci.deploy.names import EnvironmentNames
 from ci.deploy.plan import Release
+from ci.deploy.predictions import PredictionStore
 from ci.errors import UserError
 from ci.identity import BuildIdentity
 from ci.ssh_plan import HostAddress
@@ -48,7 +51,7 @@ class World:
                                             rollback_grace_seconds=grace))
         config.environments["staging"] = SimpleNamespace(
             hosts=hosts, public_urls=tuple(f"http://{i}" for i in range(len(hosts))), local_target=False,
-            public_port=8080, batch_size=batch_size, image_transfer="stream")
+            public_port=8080, batch_size=batch_size, image_transfer="stream", database_url_variable="")
         self.ctx = Context(root=tmp_path, config=config, environ=self.environ)
         self.ctx.__dict__["identity"] = BuildIdentity(commit="0" * 40, branch="main", build_number="42", git_tag="",
                                                       dirty=False, run_id="jenkins-x-42")
@@ -284,3 +287,28 @@ def test_a_fault_at_any_step_of_a_rollback_leaves_one_release_serving(one_host, 
         assert one_host.current() == NEW.release_id
         assert json.loads((one_host.tmp_path / "reports" / "rollback.json").read_text())["result"] in (
             "failed", "interrupted")
+
+
+def test_the_release_starts_with_its_stores_stdin_and_the_old_one_is_stopped_with_the_plans_timeout(
+        one_host, monkeypatch):
+    """The prediction log's store reaches the release on docker run's stdin (a PostgreSQL URL never in argv), and
+    every stop gives a release the time to drain its queue (ci/deploy/plan.py stop_release_command)."""
+    store = PredictionStore("postgresql://predictions:s3cr3t@db/predictions")
+    monkeypatch.setattr(deploy, "prediction_store_for", lambda environment, env, environ: store)
+    one_host.deploy(OLD)
+    one_host.deploy(NEW)
+    host = one_host.host(0)
+    names = EnvironmentNames("ml-model-service", "staging", str(one_host.tmp_path / "state"))
+    started = [(argv, stdin) for argv, stdin in host.inputs if argv[:2] == ["docker", "run"]]
+    assert started[-1] == (plan.run_release_command(names, NEW, store), store.run_input())
+    assert not any("s3cr3t" in " ".join(argv) for argv in host.log)
+    assert plan.stop_release_command(container(OLD)) in host.log
+
+
+def test_a_release_rolled_back_after_it_served_is_stopped_before_it_is_removed(one_host):
+    one_host.deploy(OLD)
+    one_host.smoke_problem["http://0"] = "smoke test failed: [FAIL] predict"
+    with pytest.raises(UserError, match="smoke test failed"):
+        one_host.deploy(NEW)
+    ends = [argv for argv in one_host.host(0).log if argv[-1] == container(NEW) and argv[1] in ("stop", "rm")]
+    assert ends[-2:] == plan.remove_release_commands(container(NEW))
