@@ -16,6 +16,9 @@ from ci.target_host_plan import (cgroup_parent, environment_toml, public_ports, 
                                  target_host_run_kwargs)
 
 
+HOST_KEY_FILE = "/etc/ssh/ssh_host_ed25519_key.pub"
+
+
 @dataclass(frozen=True)
 class TargetHost:
     name: str
@@ -57,13 +60,27 @@ def start_target_host(client: docker.DockerClient, *, project: str, name: str, i
         ssh_port = int(ports["22/tcp"][0]["HostPort"])
         urls = {port: f"http://127.0.0.1:{ports[f'{port}/tcp'][0]['HostPort']}"
                 for port in public_ports(public_port, environment_ports)}
+        address = HostAddress("root", "127.0.0.1", ssh_port)
         # Pin the key the host generated at start, read from inside it: never trust on first use.
-        host_key = container.exec_run(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]).output.decode().strip()
+        known_hosts_entry = known_hosts_line(address, _host_key(container, timeout_seconds))
     except BaseException:
         remove_target_host(client, name, volume)
         raise
-    address = HostAddress("root", "127.0.0.1", ssh_port)
-    return TargetHost(name, address, urls[public_port], known_hosts_line(address, host_key), volume, urls)
+    return TargetHost(name, address, urls[public_port], known_hosts_entry, volume, urls)
+
+
+def _host_key(container, timeout_seconds: float) -> str:
+    """The host's public ed25519 key; an exec can come back empty on a loaded machine, so it is asked again."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        result = container.exec_run(["cat", HOST_KEY_FILE])
+        key = result.output.decode(errors="replace").strip()
+        if result.exit_code == 0 and key.startswith("ssh-ed25519 "):
+            return key
+        if time.monotonic() > deadline:
+            raise CannotRun(f"target host {container.name}: no host key in {HOST_KEY_FILE} "
+                            f"(exit {result.exit_code}): {key[-200:]}")
+        time.sleep(0.5)
 
 
 def remove_environment(client: docker.DockerClient, target: TargetHost, names: EnvironmentNames) -> None:

@@ -29,7 +29,7 @@ state_dir = "{STATE_DIR}"
 keep_releases = 3
 lock_wait_seconds = 60
 lock_stale_seconds = 4
-health_timeout_seconds = 30
+health_timeout_seconds = 60  # the default: a release took 30 s to start beside other scenarios
 drain_seconds = 3
 probe_rate = 40
 """
