@@ -1,9 +1,14 @@
 """How a local target host container is run (tests and the local pipeline): a server reachable only over SSH."""
 
+import shlex
+
 from ci.build_plan import PROJECT_LABEL
+from ci.deploy.names import ENVIRONMENT_LABEL, EnvironmentNames
+from ci.errors import CannotRun
 from ci.local_service import ROLE_LABEL
 
 TARGET_ROLE = "target-host"
+RUN_LABEL = "io.mlci.run"
 # Near-root powers for the engine inside, without --privileged (which these machines refuse).
 ENGINE_IN_CONTAINER = {
     "cap_add": ["ALL"],
@@ -18,21 +23,56 @@ def cgroup_parent(name: str) -> str:
     return f"mlci-target-{name}"
 
 
+def public_ports(first: int, count: int) -> tuple[int, ...]:
+    """The host's public ports: one per environment it serves at once (each environment's proxy binds its own)."""
+    if count < 1:
+        raise ValueError("a target host publishes at least one public port")
+    return tuple(range(first, first + count))
+
+
+def free_public_port(ports: tuple[int, ...], in_use: list[set[int]]) -> int:
+    """The first of a host's public ports that no environment uses on any of the given hosts (an environment has one
+    public port on all its hosts)."""
+    taken = set().union(*in_use)
+    for port in ports:
+        if port not in taken:
+            return port
+    raise CannotRun(f"every public port ({', '.join(map(str, ports))}) serves an environment already")
+
+
 def target_host_run_kwargs(project: str, name: str, image: str, authorized_key: str, volume: str,
                            public_port: int, run_label: str, ssh_host_port: int | None = None,
-                           public_host_port: int | None = None) -> dict:
-    """Docker SDK `containers.run` arguments: SSH and the public port on loopback only (fixed host ports, or free
-    ones when None), /var/lib/docker on a volume (else the inner engine falls back to the slow vfs driver)."""
+                           public_host_port: int | None = None, environment_ports: int = 1) -> dict:
+    """Docker SDK `containers.run` arguments: SSH and the public ports on loopback only (fixed host ports, or free
+    ones when None; only the first public port can be fixed), /var/lib/docker on a volume (else the inner engine
+    falls back to the slow vfs driver). environment_ports > 1 publishes public_port and the ports after it, so that
+    environments sharing the host each have a proxy reachable from this machine."""
+    ports = {"22/tcp": ("127.0.0.1", ssh_host_port)}
+    for port in public_ports(public_port, environment_ports):
+        ports[f"{port}/tcp"] = ("127.0.0.1", public_host_port if port == public_port else None)
     return {
         "image": image,
         "name": name,
         "detach": True,
         "environment": {"AUTHORIZED_KEYS": authorized_key, "CGROUP_PARENT": cgroup_parent(name)},
-        "ports": {"22/tcp": ("127.0.0.1", ssh_host_port), f"{public_port}/tcp": ("127.0.0.1", public_host_port)},
+        "ports": ports,
         "volumes": {volume: {"bind": "/var/lib/docker", "mode": "rw"}},
-        "labels": {PROJECT_LABEL: project, ROLE_LABEL: TARGET_ROLE, "io.mlci.run": run_label},
+        "labels": {PROJECT_LABEL: project, ROLE_LABEL: TARGET_ROLE, RUN_LABEL: run_label},
         **ENGINE_IN_CONTAINER,
     }
+
+
+def remove_environment_command(names: EnvironmentNames) -> list[str]:
+    """One command, run inside a host, that removes everything a deploy of `names` left there (releases and proxy,
+    network, volumes, state directory with its lock and audit log): the host is as if the environment never was."""
+    filters = " ".join(f"--filter {shlex.quote(f'label={label}={value}')}"
+                       for label, value in ((PROJECT_LABEL, names.project), (ENVIRONMENT_LABEL, names.env)))
+    return ["sh", "-c", " && ".join([
+        f"docker ps --all --quiet {filters} | xargs -r docker rm --force --volumes >/dev/null",
+        f"docker network ls --quiet {filters} | xargs -r docker network rm >/dev/null",
+        f"docker volume ls --quiet {filters} | xargs -r docker volume rm --force >/dev/null",
+        f"rm -rf -- {shlex.quote(names.paths.base)}",
+    ])]
 
 
 def environment_toml(name: str, hosts: list[str], public_urls: list[str], public_port: int, key_file: str,

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ci.build_plan import POSTGRES, RUNNER
 from ci.config import Config, GatesConfig
 from ci.identity import slug
 
@@ -22,6 +23,10 @@ TIER_PATHS = {
     "acceptance": ("tests/acceptance",),
 }
 COVERED_PACKAGES = {"host": ("ci",), "unit": ("ci", "model_app"), "integration": ("model_app",)}
+# The host tier's tests mostly wait (SSH round trips, health checks, drains, engines starting), so this many pytest
+# processes share the machine's 2 cores (pytest-xdist; tests/conftest.py says which tests run apart from which).
+# `ci test host -- -n 0` runs them in one process.
+HOST_WORKERS = 3
 RUNNER_WORKDIR = "/work"
 # The stack's services each tier needs; the unit tier runs the runner alone.
 SERVICES = {"unit": (), "integration": ("postgres", "model"), "acceptance": ("postgres", "model")}
@@ -85,6 +90,16 @@ def tiers_for(selection: str) -> tuple[str, ...]:
     return TIERS if selection == "all" else (selection,)
 
 
+def tier_image_roles(tiers: tuple[str, ...], external: bool = False) -> tuple[str, ...]:
+    """The images of this work tree the tiers run: the runner for a compose tier, PostgreSQL only for a tier that starts
+    it (a deploy's smoke test, against a release outside the stack, builds no PostgreSQL image)."""
+    compose = [tier for tier in tiers if tier in COMPOSE_TIERS]
+    if not compose:
+        return ()
+    starts_postgres = not external and any("postgres" in SERVICES[tier] for tier in compose)
+    return (RUNNER, POSTGRES) if starts_postgres else (RUNNER,)
+
+
 def compose_project_name(project: str, run_id: str, tier: str) -> str:
     """Unique per build and tier; Compose allows lower-case letters, digits, '-' and '_' only."""
     return slug(f"{project}-{run_id}-{tier}", max_length=80).replace(".", "-")
@@ -98,11 +113,18 @@ def pytest_command(tier: str, reports_dir: str, extra: list[str] | None = None, 
         python, "-m", "pytest", *TIER_PATHS[tier], "-p", "no:cacheprovider", "-q", "-rfEs",
         f"--junitxml={reports_dir}/{name}/junit.xml", "-o", f"junit_suite_name={name}",
     ]
+    if tier == HOST_TIER:
+        command += parallel_options(HOST_WORKERS)
     if tier in COVERAGE_TIERS:
         command += [f"--cov={package}" for package in COVERED_PACKAGES[tier]]
         command += [f"--cov-report=xml:{reports_dir}/{tier}/coverage.xml",
                     f"--cov-report=html:{reports_dir}/{tier}/coverage-html", "--cov-report=term:skip-covered"]
     return command + list(extra or [])
+
+
+def parallel_options(workers: int) -> list[str]:
+    """Tests spread over `workers` processes in units of work (tests/conftest.py), handed out in collection order."""
+    return ["-n", str(workers), "--dist", "loadscope", "--no-loadscope-reorder"] if workers > 1 else []
 
 
 def host_pytest_command(extra: list[str] | None = None) -> list[str]:

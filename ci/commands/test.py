@@ -20,15 +20,16 @@ from ci.image_builder import build_images, plan_with_base
 from ci.redaction import redact
 from ci.reports import REPORTS_DIR, stamp_tier, write_json_report
 from ci.test_plan import (HOST_TIER, TIERS, ComposeTierPlan, compose_tier_plan, host_pytest_command, read_junit,
-                          tiers_for)
+                          tier_image_roles, tiers_for)
 
 NAME = "test"
 TEST_IMAGES_REPORT = "test-images.json"
 HELP = "run a test tier (host, unit, integration, acceptance) or all; reports in reports/<tier>/"
 
 PYTEST_NO_TESTS = 5
-# The compose file names the model image even when a tier starts no model service.
+# The compose file names the model and PostgreSQL images even when a tier starts neither.
 NO_MODEL_IMAGE = "none:unit-tier-starts-no-model"
+NO_POSTGRES_IMAGE = "none:tier-starts-no-postgres"
 LOG_TAIL_LINES = 25
 
 
@@ -48,11 +49,11 @@ def pytest_extra(args) -> list[str]:
     return (["-m", "smoke"] if args.smoke else []) + list(args.passthrough)
 
 
-def test_images(ctx) -> dict[str, str]:
-    """Build (from cache, usually in seconds) the runner and PostgreSQL images of this work tree."""
+def test_images(ctx, roles: tuple[str, ...] = (RUNNER, POSTGRES)) -> dict[str, str]:
+    """Build (from cache, usually in seconds) the runner and PostgreSQL images of this work tree (or those of roles)."""
     client = docker_engine.connect()
     plan, _ = plan_with_base(ctx, client)
-    built = build_images(ctx, client, plan, (RUNNER, POSTGRES))
+    built = build_images(ctx, client, plan, roles)
     write_json_report(ctx.root, TEST_IMAGES_REPORT, {"images": built, "tags": plan.tags}, ctx.report_run)
     return {role: image["reference"] for role, image in built.items()}
 
@@ -62,7 +63,7 @@ def run(args, ctx) -> Outcome:
     if (args.base_url or args.baseline_url or args.smoke) and args.tier != "acceptance":
         raise UserError("--base-url, --baseline-url and --smoke apply to the acceptance tier only")
     extra = pytest_extra(args)
-    images = _images_for(ctx, tiers, args.image)
+    images = _images_for(ctx, tiers, args.image, external=bool(args.base_url))
     results, failed = [], []
     for tier in tiers:
         progress(f"tier {tier}")
@@ -87,11 +88,12 @@ def run(args, ctx) -> Outcome:
     return Outcome.ok(line)
 
 
-def _images_for(ctx, tiers: tuple[str, ...], explicit_model: str | None) -> dict[str, str]:
+def _images_for(ctx, tiers: tuple[str, ...], explicit_model: str | None, external: bool) -> dict[str, str]:
     """The unit tier needs no model image (it runs before the Build stage); the other tiers test the built one."""
-    images: dict[str, str] = {}
-    if any(tier != HOST_TIER for tier in tiers):
-        images.update(test_images(ctx))
+    images: dict[str, str] = {POSTGRES: NO_POSTGRES_IMAGE}
+    roles = tier_image_roles(tiers, external)
+    if roles:
+        images.update(test_images(ctx, roles))
     needs_model = any(tier not in ("unit",) for tier in tiers)
     images[MODEL] = built_model_image(ctx, explicit_model) if needs_model else NO_MODEL_IMAGE
     return images
@@ -115,7 +117,9 @@ def _run_host_tier(ctx, model_image: str, extra: list[str]):
 
 def _run_compose_tier(plan: ComposeTierPlan, ctx, keep: bool):
     client = docker_engine.connect()
-    images = [plan.environment[key] for key in ("RUNNER_IMAGE", "POSTGRES_IMAGE")]
+    images = [plan.environment["RUNNER_IMAGE"]]
+    if "postgres" in plan.services:
+        images.append(plan.environment["POSTGRES_IMAGE"])
     if "model" in plan.services:
         images.append(plan.environment["MODEL_IMAGE"])
     missing = [image for image in images if not docker_engine.image_present(client, image)]

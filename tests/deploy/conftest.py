@@ -1,5 +1,6 @@
 """Deploys against real target hosts: containers running sshd and their own Docker engine, reachable only over
-SSH with pinned host keys, started (and removed, with their volumes) by these fixtures."""
+SSH with pinned host keys, started (and removed, with their volumes) by these fixtures. The hosts are shared by the
+scenarios of a test process (tests/deploy/target_pool.py); each scenario deploys to an environment of its own."""
 
 import io
 import json
@@ -14,19 +15,21 @@ import pytest
 import requests
 
 from ci.context import Context
-from ci.executor.target_host import start_local_environment, stop_local_environment
+from ci.deploy.names import EnvironmentNames
+from ci.executor.target_host import TargetHost
 from ci.image_builder import build_images, plan_with_base
+from ci.target_host_plan import environment_toml
 from model_app.dataset import example_request
+from tests.deploy.target_pool import STATE_DIR, TargetPool
 from tests.toolkit.conftest import repository_copy, run_ci  # noqa: F401 (fixture re-export)
 
-ENVIRONMENT = "test"
-FAST_DEPLOY_SETTINGS = """
+FAST_DEPLOY_SETTINGS = f"""
 [deploy]
-state_dir = "/var/lib/mlci"
+state_dir = "{STATE_DIR}"
 keep_releases = 3
 lock_wait_seconds = 60
 lock_stale_seconds = 4
-health_timeout_seconds = 30
+health_timeout_seconds = 60  # the default: a release took 30 s to start beside other scenarios
 drain_seconds = 3
 probe_rate = 40
 """
@@ -76,9 +79,25 @@ def variant_image(engine, model_image):
             pass
 
 
+@pytest.fixture(scope="session")
+def target_pool(engine, target_image, tmp_path_factory):
+    pool = TargetPool(engine, target_image, tmp_path_factory.mktemp("target-pool"))
+    yield pool
+    pool.close()
+
+
 class DeployEnvironment:
-    def __init__(self, copy: Path, targets: list, key: Path, known_hosts: Path):
+    """One scenario's environment: its repository copy (whose ci.toml defines it), hosts, deploy key, known_hosts."""
+
+    def __init__(self, copy: Path, targets: list[TargetHost], key: Path, known_hosts: Path, names: EnvironmentNames,
+                 public_port: int):
         self.copy, self.targets, self.key, self.known_hosts = copy, targets, key, known_hosts
+        self.names, self.public_port = names, public_port
+
+    @property
+    def name(self) -> str:
+        """The environment's name: what `ci deploy|rollback|releases --env` take."""
+        return self.names.env
 
     @property
     def urls(self) -> list[str]:
@@ -91,8 +110,8 @@ class DeployEnvironment:
         return self.run("deploy", *args, env=env)
 
     def run(self, command: str, *args: str, env: dict | None = None):
-        """`ci <command> --env test <args>` in the repository copy, with env added to this process's environment."""
-        return run_ci(self.copy, command, "--env", ENVIRONMENT, *args, env={**os.environ, **(env or {})},
+        """`ci <command> --env <this environment> <args>` in the repository copy, env added to this environment."""
+        return run_ci(self.copy, command, "--env", self.name, *args, env={**os.environ, **(env or {})},
                       timeout=900)
 
     def report(self) -> dict:
@@ -100,25 +119,30 @@ class DeployEnvironment:
 
 
 @pytest.fixture
-def deploy_environment(engine, target_image, repository_copy, tmp_path):  # noqa: F811
-    """A factory: N fresh target hosts and a repository copy whose ci.toml has [environments.test] for them."""
-    started = []
+def deploy_environment(target_pool, repository_copy, tmp_path):  # noqa: F811
+    """A factory: an environment of its own on N target hosts, and a repository copy whose ci.toml defines it.
+    The hosts are shared with other scenarios, except the last `fresh_hosts`, started for this one alone: for a
+    scenario that kills or changes a host, or needs an engine that has no image yet."""
+    leases = []
 
-    def make(hosts: int = 1, known_hosts_override: str | None = None) -> DeployEnvironment:
-        run = secrets.token_hex(3)
-        local = start_local_environment(engine, project="ml-model-service", image=target_image,
-                                        workdir=tmp_path / f"targets-{run}", hosts=hosts,
-                                        name_prefix=f"mlci-test-target-{run}", run_label=f"test-{run}")
-        started.extend(local.targets)
-        if known_hosts_override is not None:
-            local.known_hosts_file.write_text(known_hosts_override)
+    def make(hosts: int = 1, known_hosts_override: str | None = None, fresh_hosts: int = 0) -> DeployEnvironment:
+        lease = target_pool.lease(f"test-{secrets.token_hex(3)}", hosts, fresh_hosts)
+        leases.append(lease)
+        known_hosts = tmp_path / f"{lease.names.env}-known_hosts"
+        known_hosts.write_text(known_hosts_override if known_hosts_override is not None else
+                               "".join(target.known_hosts_entry + "\n" for target in lease.targets))
         copy = repository_copy()
         with (copy / "ci.toml").open("a") as config:
-            config.write(FAST_DEPLOY_SETTINGS + local.toml(ENVIRONMENT, public_port=8080))
-        return DeployEnvironment(copy, local.targets, local.key_file, local.known_hosts_file)
+            config.write(FAST_DEPLOY_SETTINGS + environment_toml(
+                lease.names.env, [str(target.address) for target in lease.targets],
+                [target.public_url for target in lease.targets], lease.public_port, str(target_pool.key_file),
+                str(known_hosts)))
+        return DeployEnvironment(copy, lease.targets, target_pool.key_file, known_hosts, lease.names,
+                                 lease.public_port)
 
     yield make
-    stop_local_environment(engine, started)
+    for lease in leases:
+        target_pool.give_back(lease)
 
 
 class Load:

@@ -6,16 +6,14 @@ test_deploy.py's rollback scenario reads back the records a real deploy and roll
 import json
 
 from ci.deploy.ledger import append_audit
-from ci.deploy.names import EnvironmentNames
 from ci.deploy.plan import sh
 from ci.executor.ssh import SshHost
-from tests.deploy.conftest import ENVIRONMENT
 from tests.toolkit.conftest import run_ci
 
 
 def test_the_audit_chain_on_a_real_host_survives_a_torn_append_and_shows_an_edited_record(deploy_environment):
     environment = deploy_environment(hosts=1)
-    log = EnvironmentNames("ml-model-service", ENVIRONMENT, "/var/lib/mlci").paths
+    log = environment.names.paths
     session = SshHost(environment.targets[0].address, environment.key, environment.known_hosts)
     try:
         append_audit(session, log, {"action": "deploy", "release": "d", "result": "success", "approved_by": "alice"})
@@ -24,16 +22,16 @@ def test_the_audit_chain_on_a_real_host_survives_a_torn_append_and_shows_an_edit
         lines = session.text(["cat", log.audit_log]).splitlines()
         assert len(lines) == 3 and json.loads(lines[0])["approved_by"] == "alice"
 
-        verified = run_ci(environment.copy, "audit", "verify", "--env", ENVIRONMENT)
+        verified = run_ci(environment.copy, "audit", "verify", "--env", environment.name)
         assert verified.returncode == 0, verified.stderr
         [host] = json.loads((environment.copy / "reports" / "audit-verify.json").read_text())["hosts"]
         assert host["records"] == 2 and host["head_sha256"] == head and host["notes"][0]["line"] == 2
 
         session.run(sh(f"sed -i '1s/\"alice\"/\"mallory\"/' {log.audit_log}"))
-        broken = run_ci(environment.copy, "audit", "verify", "--env", ENVIRONMENT)
+        broken = run_ci(environment.copy, "audit", "verify", "--env", environment.name)
         assert broken.returncode == 1 and "BROKEN at line 3: prev_sha256" in broken.stderr, broken.stderr
 
-        listing = run_ci(environment.copy, "releases", "--env", ENVIRONMENT)
+        listing = run_ci(environment.copy, "releases", "--env", environment.name)
         assert listing.returncode == 0, listing.stderr
         assert "audit log line 2 is not a JSON record" in listing.stderr and "Traceback" not in listing.stderr
     finally:

@@ -64,7 +64,7 @@ def test_a_release_that_is_healthy_but_fails_the_smoke_test_is_rolled_back(deplo
 
 
 def test_a_failure_on_the_second_host_rolls_the_first_back(deploy_environment, variant_image, engine):
-    environment = deploy_environment(hosts=2)
+    environment = deploy_environment(hosts=2, fresh_hosts=1)  # its engine is killed: the second host is its own
     assert environment.deploy().returncode == 0
     serving = [environment.ready(index)["release"] for index in range(2)]
     engine.containers.get(environment.targets[1].name).exec_run(["pkill", "dockerd"])
@@ -80,7 +80,7 @@ def test_two_deploys_at_once_queue_on_the_lock_and_a_stale_lock_is_taken_over(de
     environment = deploy_environment()
     assert environment.deploy().returncode == 0
     images = [variant_image("a", "LABEL test.version=a"), variant_image("b", "LABEL test.version=b")]
-    runs = [subprocess.Popen(ci_command("deploy", "--env", "test", "--image", image), cwd=environment.copy,
+    runs = [subprocess.Popen(ci_command("deploy", "--env", environment.name, "--image", image), cwd=environment.copy,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for image in images]
     outputs = [run.communicate(timeout=600)[1] for run in runs]
     codes = [run.returncode for run in runs]
@@ -91,7 +91,7 @@ def test_two_deploys_at_once_queue_on_the_lock_and_a_stale_lock_is_taken_over(de
     target = environment.targets[0]
     ssh = ["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={environment.known_hosts}",
            "-i", str(environment.key), "-p", str(target.address.port), "root@127.0.0.1"]
-    lock = "/var/lib/mlci/ml-model-service/test/lock"
+    lock = environment.names.paths.lock
     subprocess.run([*ssh, f"mkdir {lock} && echo '{{\"deploy_id\": \"dead\", \"owner\": \"a dead deploy\"}}' > "
                     f"{lock}/owner.json && echo 1 > {lock}/heartbeat"], check=True, timeout=30)
     result = environment.deploy()
@@ -105,8 +105,8 @@ def test_a_cut_connection_mid_deploy_leaves_a_serving_host_and_the_next_deploy_s
     assert environment.deploy().returncode == 0
     upgrade = variant_image("v2", "LABEL test.version=2")
     with Load(environment.urls[0]) as load:
-        process = subprocess.Popen(ci_command("deploy", "--env", "test", "--image", upgrade), cwd=environment.copy,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        process = subprocess.Popen(ci_command("deploy", "--env", environment.name, "--image", upgrade),
+                                   cwd=environment.copy, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                    start_new_session=True)
         for line in process.stderr:
             if "switching traffic" in line:
@@ -130,10 +130,10 @@ def test_rollback_returns_to_the_previous_release_and_releases_shows_the_audit_l
     first = environment.ready()["release"]
     assert environment.deploy("--image", variant_image("v2", "LABEL test.version=2")).returncode == 0
     with Load(environment.urls[0]) as load:
-        rolled = run_ci(environment.copy, "rollback", "--env", "test")
+        rolled = run_ci(environment.copy, "rollback", "--env", environment.name)
     assert rolled.returncode == 0, rolled.stderr[-3000:]
     assert environment.ready()["release"] == first and load.failures == []
-    listing = run_ci(environment.copy, "releases", "--env", "test")
+    listing = run_ci(environment.copy, "releases", "--env", environment.name)
     assert listing.returncode == 0, listing.stderr[-3000:]
     assert f"* {first}" in listing.stderr
     assert "rollback" in listing.stderr and "approved by alice" in listing.stderr
@@ -163,7 +163,7 @@ def test_a_pushed_image_is_pulled_by_digest_through_a_tunnel_to_the_agents_regis
                                                                                     tmp_path):
     registry = LocalRegistry(f"127.0.0.1:{free_port()}", tmp_path / "registry").start()
     try:
-        environment = deploy_environment()
+        environment = deploy_environment(fresh_hosts=1)  # an engine without the image, so that it pulls
         env = {"MLCI_REGISTRY_ADDRESS": registry.address}
         pushed = run_ci(environment.copy, "push", env={**os.environ, **env})
         assert pushed.returncode == 0, pushed.stderr[-3000:]

@@ -11,8 +11,7 @@ import subprocess
 import pytest
 
 from ci.deploy import proxy
-from ci.deploy.names import EnvironmentNames
-from tests.deploy.conftest import ENVIRONMENT, Load
+from tests.deploy.conftest import Load
 from tests.toolkit.conftest import run_ci
 
 # Each step at which a killed deploy leaves the host in another state: a new release started beside the old one,
@@ -26,7 +25,7 @@ ROLLBACK_FAULTS = (("kill", "switch"), ("term", "switch"))
 
 def routed_releases(environment) -> list[str]:
     """The releases the host's proxy sends new requests to, read from the proxy itself (through the host)."""
-    names = EnvironmentNames("ml-model-service", ENVIRONMENT)
+    names = environment.names
     target = environment.targets[0].name
     answer = subprocess.run(["docker", "exec", target, *proxy.show_servers_state_command(names.proxy)],
                             capture_output=True, text=True, timeout=60, check=True).stdout
@@ -61,8 +60,8 @@ def play(environment, command: str, fault: str, rows: list) -> dict:
         repaired = environment.deploy()
     assert repaired.returncode == 0, f"the deploy after {fault} failed:\n{repaired.stderr[-3000:]}"
     assert load.failures == [], f"the deploy after {fault}: {len(load.failures)} failed requests"
-    assert routed_releases(environment) == [f"ml-model-service-{ENVIRONMENT}-{serving_release(environment)}"]
-    verified = run_ci(environment.copy, "audit", "verify", "--env", ENVIRONMENT)
+    assert routed_releases(environment) == [environment.names.container(serving_release(environment))]
+    verified = run_ci(environment.copy, "audit", "verify", "--env", environment.name)
     assert verified.returncode == 0, f"the audit chain after {fault}:\n{verified.stderr[-2000:]}"
     return report
 

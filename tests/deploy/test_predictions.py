@@ -10,12 +10,10 @@ from datetime import datetime, timezone
 import requests
 
 from ci.deploy import plan
-from ci.deploy.names import EnvironmentNames, PREDICTIONS_ROLE, ROLE_LABEL
+from ci.deploy.names import PREDICTIONS_ROLE, ROLE_LABEL
 from model_app.dataset import example_request
-from tests.deploy.conftest import ENVIRONMENT
 from tests.toolkit.conftest import run_ci
 
-NAMES = EnvironmentNames("ml-model-service", ENVIRONMENT)
 FIELDS = {"request_id", "created_at", "model_version", "record_count", "inputs", "outputs", "latency_ms"}
 
 
@@ -72,7 +70,7 @@ def wait_healthy(engine, target, container: str, timeout: float = 30) -> None:
 
 
 def exported_ids(environment, *args: str) -> list[str]:
-    result = run_ci(environment.copy, "predictions", "export", "--env", ENVIRONMENT, *args, timeout=120)
+    result = run_ci(environment.copy, "predictions", "export", "--env", environment.name, *args, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     # The deploy's own probe and smoke test predicted too (batches of 10): every line is a whole prediction.
@@ -100,12 +98,12 @@ def test_every_prediction_answered_by_any_release_is_exported_after_an_upgrade_a
     # Back to the first release (restarted from its stopped container): the second is stopped after the switch.
     with AnsweredLoad(url, f"rollback-{run}") as rollback:
         time.sleep(1)
-        rolled = run_ci(environment.copy, "rollback", "--env", ENVIRONMENT, timeout=300)
+        rolled = run_ci(environment.copy, "rollback", "--env", environment.name, timeout=300)
         time.sleep(1)
     assert rolled.returncode == 0, rolled.stderr[-3000:]
     assert environment.ready()["release"] == first
     # Stopped the way every deploy stops a release, while clients are still posting: what it answered, it logged.
-    container = NAMES.container(first)
+    container = environment.names.container(first)
     with AnsweredLoad(url, f"stop-{run}") as stopped:
         time.sleep(1)
         on_host(engine, target, plan.stop_release_command(container))
@@ -122,4 +120,4 @@ def test_every_prediction_answered_by_any_release_is_exported_after_an_upgrade_a
     assert set(rollback.answered + stopped.answered) <= later and not later & set(upgrade.answered)
     volumes = on_host(engine, target, ["docker", "volume", "ls", "--filter", f"label={ROLE_LABEL}={PREDICTIONS_ROLE}",
                                        "--format", "{{.Name}}"])
-    assert volumes.split() == [NAMES.predictions_volume]
+    assert volumes.split() == [environment.names.predictions_volume]

@@ -3,7 +3,8 @@ from pathlib import Path
 from ci.commands.cleanup import project_prefix
 from ci.config import Config
 from ci.redaction import MASK, redact
-from ci.test_plan import compose_project_name, compose_tier_plan, pytest_command, read_junit, tiers_for
+from ci.test_plan import (HOST_WORKERS, compose_project_name, compose_tier_plan, parallel_options, pytest_command,
+                          read_junit, tier_image_roles, tiers_for)
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="unit" errors="1" failures="2" skipped="3" tests="20" time="4.5"></testsuite></testsuites>
@@ -27,6 +28,25 @@ def test_unit_tier_writes_junit_and_coverage_reports():
     assert "--cov-report=xml:reports/unit/coverage.xml" in command
     assert "--cov-report=html:reports/unit/coverage-html" in command
     assert "--cov=ci" in command and "--cov=model_app" in command
+
+
+def test_the_host_tier_runs_in_parallel_processes_and_extra_arguments_come_last():
+    command = pytest_command("host", "reports", ["-n", "0"])
+    assert command[3:6] == ["tests/image", "tests/toolkit", "tests/deploy"]
+    assert command[command.index("-n"):command.index("-n") + 5] == [
+        "-n", str(HOST_WORKERS), "--dist", "loadscope", "--no-loadscope-reorder"]
+    assert command[-2:] == ["-n", "0"]  # pytest takes the last -n: `ci test host -- -n 0` runs in one process
+    assert "--cov=ci" in command
+    assert parallel_options(1) == []
+    assert not any(part in ("-n", "--dist") for part in pytest_command("unit", "reports"))
+
+
+def test_only_a_tier_that_starts_postgresql_builds_its_image():
+    assert tier_image_roles(("host",)) == ()
+    assert tier_image_roles(("unit",)) == ("runner",)
+    assert tier_image_roles(("acceptance",), external=True) == ("runner",)  # a deploy's smoke test
+    assert tier_image_roles(("acceptance",)) == ("runner", "postgres")
+    assert tier_image_roles(("host", "unit", "integration", "acceptance")) == ("runner", "postgres")
 
 
 def test_integration_covers_the_service_and_acceptance_has_no_coverage():
