@@ -1,10 +1,7 @@
 """Shared by every tier: a switch that makes a tier fail on purpose, to prove failures are reported and cleaned up;
 and, where tests run in parallel processes (pytest-xdist, the host tier), what may run apart from what."""
 
-import contextlib
-import fcntl
 import os
-from pathlib import Path
 
 import pytest
 
@@ -19,12 +16,6 @@ SHARED_UNITS = {
     "tests/toolkit/test_jenkinsfile.py": "jenkinsfile",
     "tests/toolkit/test_jenkinsfile_semantics.py": "jenkinsfile",
 }
-
-
-# Tests that remove an image every other test uses (the model image, to pull it back by digest): while one runs,
-# no other test runs in any process of the session (a deploy streaming that image would fail).
-RUNS_ALONE = ("tests/toolkit/test_push_and_images.py::"
-              "test_push_then_pull_by_digest_gives_the_same_runnable_labelled_image",)
 
 
 def module_of(nodeid: str) -> str:
@@ -54,35 +45,6 @@ def pytest_xdist_make_scheduler(config, log):
             return unit_of_work(nodeid)
 
     return UnitScheduling(config, log)
-
-
-@contextlib.contextmanager
-def engine_lock(directory: Path, alone: bool):
-    """Shared by every test, exclusive for one that must run alone. The exclusive one holds the turnstile while it
-    waits, so tests starting meanwhile wait behind it instead of keeping it out for ever."""
-    with open(directory / "engine.turnstile", "a") as turnstile, open(directory / "engine.lock", "a") as lock:
-        fcntl.flock(turnstile, fcntl.LOCK_EX)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
-        finally:
-            if not alone:
-                fcntl.flock(turnstile, fcntl.LOCK_UN)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            if alone:
-                fcntl.flock(turnstile, fcntl.LOCK_UN)
-
-
-@pytest.fixture(autouse=True)
-def _alone_when_it_must(request, tmp_path_factory):
-    if not os.environ.get("PYTEST_XDIST_WORKER"):  # one process: every test runs alone anyway
-        yield
-        return
-    # The workers' base temporary directories share a parent that belongs to this session.
-    with engine_lock(tmp_path_factory.getbasetemp().parent, request.node.nodeid in RUNS_ALONE):
-        yield
 
 
 @pytest.fixture(autouse=True)

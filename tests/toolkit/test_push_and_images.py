@@ -51,57 +51,62 @@ def untag_registry_copies(engine, address: str) -> None:
                     pass  # the digest reference went with the image's last registry tag
 
 
+def own_release(engine, copy) -> str:
+    """Make the copy's build report name an image of this test's own (the built one plus a label: a new image id,
+    the same layers), so that removing it and pulling it back never touches the image the other tests use."""
+    report_path = copy / "reports" / "build.json"
+    report = json.loads(report_path.read_text())
+    tag = f"ml-model-service-test:push-{secrets.token_hex(4)}"
+    engine.images.build(fileobj=io.BytesIO(f"FROM {report['image']}\nLABEL io.mlci.test={tag}\n".encode()),
+                        tag=tag, rm=True)
+    report["image"] = tag
+    report_path.write_text(json.dumps(report))
+    return tag
+
+
 def test_push_then_pull_by_digest_gives_the_same_runnable_labelled_image(engine, registry, repository_copy):
     copy = repository_copy()
-    result = run_ci(copy, "push", env=push_env(registry))
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert registry["password"] not in result.stdout + result.stderr
-    report = json.loads((copy / "reports" / "build.json").read_text())
-    pushed = report["push"]
-    # The registry itself serves that digest for every tag.
-    for tag in report["tags"]:
-        response = requests.get(f"http://{registry['address']}/v2/ml-model-service/manifests/{tag}", timeout=10,
-                                auth=(registry["username"], registry["password"]),
-                                headers={"Accept": MANIFEST_TYPES})
-        assert response.headers["Docker-Content-Digest"] == pushed["digest"]
-
-    original = engine.images.get(report["image"])
-    original_tags = [tag for tag in original.tags if not tag.startswith(registry["address"])]
-    # noprune keeps the untagged parents: the build cache survives, only the image itself goes.
-    for tag in original.tags:
-        engine.images.remove(tag, noprune=True)
+    image = own_release(engine, copy)
     try:
+        result = run_ci(copy, "push", env=push_env(registry))
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert registry["password"] not in result.stdout + result.stderr
+        report = json.loads((copy / "reports" / "build.json").read_text())
+        pushed = report["push"]
+        # The registry itself serves that digest for every tag.
+        for tag in report["tags"]:
+            response = requests.get(f"http://{registry['address']}/v2/ml-model-service/manifests/{tag}", timeout=10,
+                                    auth=(registry["username"], registry["password"]),
+                                    headers={"Accept": MANIFEST_TYPES})
+            assert response.headers["Docker-Content-Digest"] == pushed["digest"]
+
+        original = engine.images.get(image)
+        # Every reference goes (the test's tag, the registry's tags): only then is the pull a real download.
+        # noprune keeps the parents: the built image and its layers stay for the other tests.
+        for tag in original.tags:
+            engine.images.remove(tag, noprune=True)
         assert not _present(engine, original.id)
         pulled = engine.images.pull(pushed["image_by_digest"],
                                     auth_config={"username": registry["username"], "password": registry["password"]})
-    finally:
-        _restore_tags(engine, (pushed["image_by_digest"], original.id), original_tags)
-    assert pulled.id == original.id
-    labels = pulled.labels
-    assert labels["io.mlci.model.version"].startswith("1.0.0+")
-    assert float(labels["io.mlci.model.metric.accuracy"]) >= 0.9
-    assert labels["org.opencontainers.image.revision"] == report["revision"]
+        assert pulled.id == original.id
+        labels = pulled.labels
+        assert labels["io.mlci.model.version"].startswith("1.0.0+")
+        assert float(labels["io.mlci.model.metric.accuracy"]) >= 0.9
+        assert labels["org.opencontainers.image.revision"] == report["revision"]
 
-    container = engine.containers.run(pushed["image_by_digest"], detach=True, read_only=True,
-                                      tmpfs={"/data": "uid=10001,gid=10001"}, ports={"8000/tcp": ("127.0.0.1", None)})
-    try:
-        container.reload()
-        port = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
-        assert _ready(f"http://127.0.0.1:{port}/ready")
+        container = engine.containers.run(pushed["image_by_digest"], detach=True, read_only=True,
+                                          tmpfs={"/data": "uid=10001,gid=10001"},
+                                          ports={"8000/tcp": ("127.0.0.1", None)})
+        try:
+            container.reload()
+            port = container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"]
+            assert _ready(f"http://127.0.0.1:{port}/ready")
+        finally:
+            container.remove(force=True, v=True)
     finally:
-        container.remove(force=True, v=True)
         untag_registry_copies(engine, registry["address"])
-
-
-def _restore_tags(engine, candidates: tuple[str, ...], tags: list[str]) -> None:
-    """Give the image (pulled, or still there if the test failed early) its build tags back for later tiers."""
-    for reference in candidates:
-        if _present(engine, reference):
-            image = engine.images.get(reference)
-            for tag in tags:
-                repository, _, name = tag.rpartition(":")
-                image.tag(repository, name)
-            return
+        if _present(engine, image):
+            engine.images.remove(image, noprune=True)
 
 
 def _present(engine, reference: str) -> bool:
@@ -202,18 +207,26 @@ def test_prune_keeps_the_newest_images_per_branch_of_this_project_only(engine, r
                 engine.images.remove(tag)
 
 
-def test_a_rebuild_leaves_no_untagged_image_behind(engine):
+def test_a_rebuild_leaves_no_untagged_image_behind(engine, monkeypatch):
     # Every build is a new image (its created label), so the tag moves; the image it moved off used to stay,
-    # untagged, after every test run and every push an agent built.
+    # untagged, after every test run and every push an agent built. A project of its own: the images it replaces
+    # are not the ones the other tests use.
     from ci.context import Context
     from ci.image_builder import build_images, plan_with_base
+    project = f"rebuild-test-{secrets.token_hex(3)}"
+    monkeypatch.setenv("MLCI_PROJECT_NAME", project)
+    monkeypatch.setenv("MLCI_IMAGE_POSTGRES_REPOSITORY", f"{project}-postgres")
     ctx = Context.from_environment()
     plan, _ = plan_with_base(ctx, engine)
     first = build_images(ctx, engine, plan, ("postgres",))["postgres"]["image_id"]
-    time.sleep(1.1)  # the created label has whole seconds
-    plan, _ = plan_with_base(ctx, engine)
-    second = build_images(ctx, engine, plan, ("postgres",))["postgres"]["image_id"]
-    assert second != first
-    with pytest.raises(docker.errors.ImageNotFound):
-        engine.images.get(first)
-    assert engine.images.get(second).tags
+    try:
+        time.sleep(1.1)  # the created label has whole seconds
+        plan, _ = plan_with_base(ctx, engine)
+        second = build_images(ctx, engine, plan, ("postgres",))["postgres"]["image_id"]
+        assert second != first
+        with pytest.raises(docker.errors.ImageNotFound):
+            engine.images.get(first)
+        assert engine.images.get(second).tags
+    finally:
+        for image in engine.images.list(filters={"label": f"io.mlci.project={project}"}):
+            engine.images.remove(image.id, force=True)
