@@ -25,7 +25,7 @@ import requests
 
 from benchmarks.common import REPOSITORY_ROOT, save_result
 from ci.context import Context
-from ci.executor import docker_engine
+from ci.executor import docker_engine, process
 from ci.executor.target_host import start_local_environment, stop_local_environment
 from ci.image_builder import build_images, plan_with_base
 from ci.workspace import copy_workspace
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             local = start_local_environment(client, project="ml-model-service", image=target_image,
                                             workdir=Path(scratch) / "targets", hosts=1,
                                             name_prefix=f"mlci-bench-target-{secrets.token_hex(3)}",
-                                            run_label="benchmark")
+                                            run_label="benchmark", owner=process.owner_token())
             targets = local.targets
             copy = copy_workspace(Path(scratch) / "repo", with_build_report=True)
             with (copy / "ci.toml").open("a") as config:

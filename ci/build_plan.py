@@ -46,10 +46,26 @@ class BuildPlan:
         return {**asdict(self), "references": {image.role: self.references(image.role) for image in self.images}}
 
 
+def source_date(identity: BuildIdentity, environ: dict[str, str]) -> str:
+    """org.opencontainers.image.created as the source's date, not the build's: building the same source twice then
+    gives the same image (every step a cache hit), so no tag moves off an image that would stay behind untagged, and
+    concurrent builds of one source agree. SOURCE_DATE_EPOCH (reproducible-builds.org) when set, else the commit's
+    time for a clean commit; a dirty tree or a copy without git has no source date, and the label is left out (the
+    engine's own Created still says when the image was built)."""
+    epoch = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        seconds = int(epoch)
+    elif identity.commit and not identity.dirty and identity.commit_time is not None:
+        seconds = identity.commit_time
+    else:
+        return ""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def build_plan_for(config: Config, identity: BuildIdentity, base_image: str,
-                   environ: dict[str, str], now: datetime | None = None) -> BuildPlan:
+                   environ: dict[str, str]) -> BuildPlan:
     tags = image_tags_for(identity)
-    created = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = source_date(identity, environ)
     buildargs = {"BASE_IMAGE": base_image, "GIT_COMMIT": identity.revision}
     # A private package index configured for the host is used by the build too. It is passed only to
     # build stages; the runtime stage's history never contains it.

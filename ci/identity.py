@@ -15,6 +15,7 @@ class GitFacts:
     branch: str = ""
     exact_tag: str = ""
     dirty: bool = False
+    commit_time: int | None = None  # the commit's committer time, seconds since the epoch
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class BuildIdentity:
     git_tag: str
     dirty: bool
     run_id: str
+    commit_time: int | None = None
 
     @property
     def short_commit(self) -> str:
@@ -65,6 +67,7 @@ def identity_from(environ: dict[str, str], git: GitFacts, random_suffix: str | N
         # Jenkins builds a clean checkout; locally, uncommitted changes make the build dirty.
         dirty=git.dirty and not build_number,
         run_id=run_id,
+        commit_time=git.commit_time if git.commit else None,
     )
 
 

@@ -9,6 +9,8 @@ from ci.local_service import ROLE_LABEL
 
 TARGET_ROLE = "target-host"
 RUN_LABEL = "io.mlci.run"
+# On hosts that must not outlive the process that started them (tests, benchmarks): its owner_token.
+OWNER_LABEL = "io.mlci.owner"
 # Near-root powers for the engine inside, without --privileged (which these machines refuse).
 ENGINE_IN_CONTAINER = {
     "cap_add": ["ALL"],
@@ -42,11 +44,12 @@ def free_public_port(ports: tuple[int, ...], in_use: list[set[int]]) -> int:
 
 def target_host_run_kwargs(project: str, name: str, image: str, authorized_key: str, volume: str,
                            public_port: int, run_label: str, ssh_host_port: int | None = None,
-                           public_host_port: int | None = None, environment_ports: int = 1) -> dict:
+                           public_host_port: int | None = None, environment_ports: int = 1, owner: str = "") -> dict:
     """Docker SDK `containers.run` arguments: SSH and the public ports on loopback only (fixed host ports, or free
     ones when None; only the first public port can be fixed), /var/lib/docker on a volume (else the inner engine
     falls back to the slow vfs driver). environment_ports > 1 publishes public_port and the ports after it, so that
-    environments sharing the host each have a proxy reachable from this machine."""
+    environments sharing the host each have a proxy reachable from this machine. owner (a process's owner_token)
+    marks a host as that process's alone: removed by a later run once that process is gone."""
     ports = {"22/tcp": ("127.0.0.1", ssh_host_port)}
     for port in public_ports(public_port, environment_ports):
         ports[f"{port}/tcp"] = ("127.0.0.1", public_host_port if port == public_port else None)
@@ -57,9 +60,14 @@ def target_host_run_kwargs(project: str, name: str, image: str, authorized_key: 
         "environment": {"AUTHORIZED_KEYS": authorized_key, "CGROUP_PARENT": cgroup_parent(name)},
         "ports": ports,
         "volumes": {volume: {"bind": "/var/lib/docker", "mode": "rw"}},
-        "labels": {PROJECT_LABEL: project, ROLE_LABEL: TARGET_ROLE, RUN_LABEL: run_label},
+        "labels": target_host_labels(project, run_label, owner),
         **ENGINE_IN_CONTAINER,
     }
+
+
+def target_host_labels(project: str, run_label: str, owner: str = "") -> dict[str, str]:
+    labels = {PROJECT_LABEL: project, ROLE_LABEL: TARGET_ROLE, RUN_LABEL: run_label}
+    return {**labels, OWNER_LABEL: owner} if owner else labels
 
 
 def remove_environment_command(names: EnvironmentNames) -> list[str]:

@@ -2,6 +2,8 @@
 and, where tests run in parallel processes (pytest-xdist, the host tier), what may run apart from what."""
 
 import os
+import signal
+import threading
 
 import pytest
 
@@ -45,6 +47,18 @@ def pytest_xdist_make_scheduler(config, log):
             return unit_of_work(nodeid)
 
     return UnitScheduling(config, log)
+
+
+def _terminated(signum, frame):
+    raise KeyboardInterrupt
+
+
+def pytest_configure(config):
+    # SIGTERM (a Jenkins abort, a CI machine stopping, `timeout`) ends pytest as Ctrl-C does: the fixtures' teardown
+    # runs and removes the stacks, hosts and images the tests started. Without this, pytest dies at once and leaves
+    # them (a next run still removes target hosts whose owner is gone: ci/executor/target_host.py).
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
 
 
 @pytest.fixture(autouse=True)

@@ -65,8 +65,8 @@ def _record_jenkins_input(ctx, bundle: dict, evidence_bytes: bytes, release: str
         raise UserError("--jenkins-input records what a Jenkins input step answered: only in a Jenkins build")
     approver = ctx.environ.get("APPROVED_BY", "").strip()
     if not approver:
-        raise UserError("APPROVED_BY is empty: this build's Approve stage did not run here (a build restarted from a "
-                        "later stage has no approval); run the build again and approve it")
+        raise UserError("APPROVED_BY is empty: no Approve stage answered in this build; run the build again and "
+                        "approve it")
     return _record(ctx, bundle, evidence_bytes, True, approver, release)
 
 

@@ -24,4 +24,5 @@ def read_git_facts(root: Path) -> GitFacts:
         branch="" if branch == "HEAD" else branch,
         exact_tag=ask("describe", "--tags", "--exact-match", "HEAD"),
         dirty=bool(ask("status", "--porcelain", "--untracked-files=no")),
+        commit_time=int(time) if (time := ask("show", "--no-patch", "--format=%ct", "HEAD")).isdigit() else None,
     )

@@ -334,6 +334,19 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19]) if fields[0] != "Z" else None
 
 
+def owner_token() -> str:
+    """This process as `<pid>:<start time>`: a label on what it starts and removes on every exit path, so that a later
+    run can tell what a SIGKILLed one left (its owner is gone) from what a live one uses."""
+    pid = os.getpid()
+    return f"{pid}:{process_start_time(pid)}"
+
+
+def owner_alive(token: str) -> bool:
+    """Whether the process an owner_token names still runs; a token that does not parse names no live process."""
+    pid, _, start = token.partition(":")
+    return pid.isdigit() and start.isdigit() and same_process(int(pid), int(start))
+
+
 def same_process(pid: int, start_time: int) -> bool:
     """Whether the process recorded as (pid, start time) is still running (not gone, not a reused pid)."""
     return start_time is not None and process_start_time(pid) == start_time

@@ -12,8 +12,9 @@ import docker
 from ci.deploy.names import EnvironmentNames
 from ci.errors import CannotRun
 from ci.ssh_plan import HostAddress, known_hosts_line
-from ci.target_host_plan import (cgroup_parent, environment_toml, public_ports, remove_environment_command,
-                                 target_host_run_kwargs)
+from ci.executor import process
+from ci.target_host_plan import (OWNER_LABEL, ROLE_LABEL, TARGET_ROLE, cgroup_parent, environment_toml, public_ports,
+                                 remove_environment_command, target_host_run_kwargs)
 
 
 HOST_KEY_FILE = "/etc/ssh/ssh_host_ed25519_key.pub"
@@ -47,12 +48,12 @@ def generate_key_pair(directory: Path) -> tuple[Path, str]:
 def start_target_host(client: docker.DockerClient, *, project: str, name: str, image: str, public_key: str,
                       public_port: int, run_label: str, timeout_seconds: float = 60,
                       ssh_host_port: int | None = None, public_host_port: int | None = None,
-                      environment_ports: int = 1) -> TargetHost:
-    volume = f"{name}-docker"
-    client.volumes.create(volume, labels={"io.mlci.run": run_label})
+                      environment_ports: int = 1, owner: str = "") -> TargetHost:
+    volume = target_volume(name)
+    client.volumes.create(volume, labels={"io.mlci.run": run_label, **({OWNER_LABEL: owner} if owner else {})})
     container = client.containers.run(**target_host_run_kwargs(project, name, image, public_key, volume,
                                                                public_port, run_label, ssh_host_port,
-                                                               public_host_port, environment_ports))
+                                                               public_host_port, environment_ports, owner))
     try:
         _wait_for_log(container, "target host ready", timeout_seconds)
         container.reload()
@@ -67,6 +68,29 @@ def start_target_host(client: docker.DockerClient, *, project: str, name: str, i
         remove_target_host(client, name, volume)
         raise
     return TargetHost(name, address, urls[public_port], known_hosts_entry, volume, urls)
+
+
+def target_volume(name: str) -> str:
+    return f"{name}-docker"
+
+
+def remove_orphaned_target_hosts(client: docker.DockerClient) -> list[str]:
+    """Remove the target hosts (and their engines' volumes) whose owner process is gone: what a run that was killed
+    (SIGKILL, a CI machine stopped mid-run) could not remove. Hosts of live owners and hosts without an owner (the
+    local pipeline's, meant to stay) are left alone. Returns the names removed."""
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": [f"{ROLE_LABEL}={TARGET_ROLE}", OWNER_LABEL]}):
+        if not process.owner_alive(container.labels.get(OWNER_LABEL, "")):
+            remove_target_host(client, container.name, target_volume(container.name))
+            removed.append(container.name)
+    for volume in client.volumes.list(filters={"label": OWNER_LABEL}):
+        if not process.owner_alive((volume.attrs.get("Labels") or {}).get(OWNER_LABEL, "")):
+            try:
+                volume.remove(force=True)
+                removed.append(volume.name)
+            except docker.errors.APIError:
+                pass  # in use after all
+    return removed
 
 
 def _host_key(container, timeout_seconds: float) -> str:
@@ -177,11 +201,11 @@ def load_or_generate_key(workdir: Path) -> tuple[Path, str]:
 
 def start_local_environment(client: docker.DockerClient, *, project: str, image: str, workdir: Path, hosts: int,
                             name_prefix: str, run_label: str, public_port: int = 8080,
-                            environment_ports: int = 1) -> LocalEnvironment:
+                            environment_ports: int = 1, owner: str = "") -> LocalEnvironment:
     key_file, public_key = load_or_generate_key(workdir)
     targets = start_target_hosts(client, [f"{name_prefix}-{index}" for index in range(hosts)], project=project,
                                  image=image, public_key=public_key, public_port=public_port, run_label=run_label,
-                                 environment_ports=environment_ports)
+                                 environment_ports=environment_ports, owner=owner)
     known_hosts = workdir / "known_hosts"
     known_hosts.write_text("".join(target.known_hosts_entry + "\n" for target in targets))
     return LocalEnvironment(targets, key_file, known_hosts)

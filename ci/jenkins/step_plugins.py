@@ -2,7 +2,8 @@
 
 Read in each plugin's source (the class whose @Symbol or StepDescriptor.getFunctionName is the name):
 - pipeline-model-definition: the declarative directives, `script` (modeldefinition/steps/ScriptStep.java),
-  `skipDefaultCheckout` (options/impl/SkipDefaultCheckout.java), `agent { label }` (agent/impl/Label.java);
+  `skipDefaultCheckout` (options/impl/SkipDefaultCheckout.java), `disableRestartFromStage`
+  (options/impl/DisableRestartFromStage.java), `agent { label }` (agent/impl/Label.java);
 - workflow-durable-task-step: `sh` (steps/durable_task/ShellStep.java), the `node` an agent runs in
   (support/steps/ExecutorStep.java);
 - workflow-basic-steps: `timeout` (steps/TimeoutStep.java), `error` (steps/ErrorStep.java), `stash` and `unstash`
@@ -28,7 +29,8 @@ import re
 DECLARATIVE = ("pipeline-model-definition",)
 STEP_PLUGINS: dict[str, tuple[str, ...]] = {
     **{name: DECLARATIVE for name in ("pipeline", "agent", "stages", "stage", "steps", "post", "when", "options",
-                                      "environment", "triggers", "script", "skipDefaultCheckout")},
+                                      "environment", "triggers", "script", "skipDefaultCheckout",
+                                      "disableRestartFromStage")},
     "label": ("pipeline-model-definition", "workflow-durable-task-step"),
     "sh": ("workflow-durable-task-step",),
     "timeout": ("workflow-basic-steps",),

@@ -146,14 +146,17 @@ def deploy_environment(target_pool, repository_copy, tmp_path):  # noqa: F811
 
 
 class Load:
-    """Keep-alive clients posting to a public URL until stopped; counts every failure and which releases answered."""
+    """Keep-alive clients posting to a public URL until stopped, each request with an id of its own
+    (`<phase>-<client>-<sequence>`): counts every failure and remembers every id a release answered with 200."""
 
-    def __init__(self, url: str, clients: int = 4):
-        self.url = url
+    def __init__(self, url: str, clients: int = 4, phase: str | None = None):
+        self.url, self.phase = url, phase or f"load-{secrets.token_hex(3)}"
         self.sent = 0
         self.failures: list[str] = []
+        self.answered: list[str] = []
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
+        self._threads = [threading.Thread(target=self._client, args=(number,), daemon=True)
+                         for number in range(clients)]
         self._lock = threading.Lock()
 
     def __enter__(self) -> "Load":
@@ -166,13 +169,17 @@ class Load:
         for thread in self._threads:
             thread.join(timeout=15)
 
-    def _client(self) -> None:
+    def _client(self, number: int) -> None:
         body = example_request()
         deadline = time.monotonic() + 600
         with requests.Session() as session:
-            while not self._stop.is_set() and time.monotonic() < deadline:
+            for sequence in range(10**9):
+                if self._stop.is_set() or time.monotonic() > deadline:
+                    return
+                request_id = f"{self.phase}-{number}-{sequence}"
                 try:
-                    response = session.post(self.url + "/predict", json=body, timeout=10)
+                    response = session.post(self.url + "/predict", json=body, timeout=10,
+                                            headers={"X-Request-ID": request_id})
                     failure = None if response.status_code == 200 else f"HTTP {response.status_code}"
                 except requests.RequestException as error:
                     failure = type(error).__name__
@@ -180,4 +187,20 @@ class Load:
                     self.sent += 1
                     if failure:
                         self.failures.append(failure)
+                    else:
+                        self.answered.append(request_id)
                 time.sleep(0.01)
+
+
+PREDICTION_FIELDS = {"request_id", "created_at", "model_version", "record_count", "inputs", "outputs", "latency_ms"}
+
+
+def exported_ids(environment: "DeployEnvironment", *args: str) -> list[str]:
+    """The request ids `ci predictions export` gives for the environment, each line checked to be a whole prediction
+    (the deploy's own probe and smoke test predicted too)."""
+    result = run_ci(environment.copy, "predictions", "export", "--env", environment.name, *args, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all(set(line) == PREDICTION_FIELDS and line["record_count"] == len(line["inputs"]) == len(line["outputs"])
+               for line in lines)
+    return [line["request_id"] for line in lines]

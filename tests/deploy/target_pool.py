@@ -12,8 +12,9 @@ import docker
 
 from ci.deploy.names import EnvironmentNames
 from ci.errors import CannotRun
-from ci.executor.target_host import (TargetHost, load_or_generate_key, remove_environment, start_target_hosts,
-                                     stop_local_environment)
+from ci.executor import process
+from ci.executor.target_host import (TargetHost, load_or_generate_key, remove_environment, remove_orphaned_target_hosts,
+                                     start_target_hosts, stop_local_environment)
 from ci.target_host_plan import free_public_port, public_ports
 
 PROJECT = "ml-model-service"
@@ -37,6 +38,10 @@ class Lease:
 class TargetPool:
     def __init__(self, client: docker.DockerClient, image: str, workdir: Path):
         self.client, self.image = client, image
+        # What a killed run left (its process gone) goes first; this process's hosts carry its token for the next.
+        for name in remove_orphaned_target_hosts(client):
+            print(f"removed {name}, left by a test run that was killed", file=sys.stderr)
+        self.owner = process.owner_token()
         self.run = secrets.token_hex(3)
         self.key_file, self.public_key = load_or_generate_key(workdir)
         self.ports = public_ports(FIRST_PUBLIC_PORT, ENVIRONMENT_PORTS)
@@ -84,7 +89,7 @@ class TargetPool:
         self._started += count
         return start_target_hosts(self.client, names, project=PROJECT, image=self.image, public_key=self.public_key,
                                   public_port=FIRST_PUBLIC_PORT, run_label=f"test-{self.run}",
-                                  environment_ports=ENVIRONMENT_PORTS)
+                                  environment_ports=ENVIRONMENT_PORTS, owner=self.owner)
 
     def _retire(self, name: str) -> None:
         retired = [target for target in self.shared if target.name == name]

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from ci.deploy import proxy
-from tests.deploy.conftest import Load
+from tests.deploy.conftest import Load, exported_ids
 from tests.toolkit.conftest import run_ci
 
 # Each step at which a killed deploy leaves the host in another state: a new release started beside the old one,
@@ -42,16 +42,16 @@ def serving_release(environment) -> str:
 
 
 def play(environment, command: str, fault: str, rows: list) -> dict:
-    """One cell: the faulted command under load, then every check, then a clean deploy that must succeed.
-    Returns the faulted command's report (of a killed command: whatever report was there before)."""
+    """One cell: the faulted command under load, then every check, then a clean deploy that must succeed and, after
+    it, every prediction answered during the fault in the environment's log. Returns the faulted command's report (of
+    a killed command: whatever report was there before)."""
     before = serving_release(environment)
     with Load(environment.urls[0]) as load:
         faulted = environment.run(command, env={"CI_DEPLOY_FAULT": fault})
     assert faulted.returncode != 0, f"{command} with {fault} did not fail:\n{faulted.stderr[-2000:]}"
     routed = routed_releases(environment)
     after = serving_release(environment)
-    rows.append((command, fault, faulted.returncode, load.sent, len(load.failures), before[:15], after[:15],
-                 len(routed)))
+    answered = load.answered
     assert len(routed) == 1, f"{fault}: the proxy routes {routed}"
     written = environment.copy / "reports" / f"{command}.json"
     report = json.loads(written.read_text()) if written.exists() else {}  # a killed command writes none
@@ -61,14 +61,18 @@ def play(environment, command: str, fault: str, rows: list) -> dict:
     assert repaired.returncode == 0, f"the deploy after {fault} failed:\n{repaired.stderr[-3000:]}"
     assert load.failures == [], f"the deploy after {fault}: {len(load.failures)} failed requests"
     assert routed_releases(environment) == [environment.names.container(serving_release(environment))]
+    lost = sorted(set(answered) - set(exported_ids(environment)))
+    rows.append((command, fault, faulted.returncode, load.sent, len(load.failures), len(lost), before[:15], after[:15],
+                 len(routed)))
+    assert lost == [], f"{fault}: {len(lost)} of {len(answered)} answered predictions are not in the log: {lost[:5]}"
     verified = run_ci(environment.copy, "audit", "verify", "--env", environment.name)
     assert verified.returncode == 0, f"the audit chain after {fault}:\n{verified.stderr[-2000:]}"
     return report
 
 
 def print_table(rows: list) -> None:
-    print("\n| command | fault | exit | requests | failed | before | after | routed |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| command | fault | exit | requests | failed | lost predictions | before | after | routed |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         print("| " + " | ".join(str(cell) for cell in row) + " |")
 

@@ -149,16 +149,31 @@ def test_each_environment_lock_is_the_one_every_deploying_job_shares(model):
 def test_a_newer_approved_build_supersedes_older_ones_and_never_deploys_before_them(model):
     # pipeline-milestone-step MilestoneStepExecution.getBuildsToCancel: passing ordinal N aborts older builds
     # of the job that have passed none or a lower one. After the input (not before it: a rejected newer build
-    # would then abort the older ones still waiting), and first inside each lock.
+    # would then abort the older ones still waiting); in each deploy stage inside the lock, after the checks that
+    # can refuse the build (`ci approve --jenkins-input`) and before the deploy.
     approve = next(stage for stage in model["stages"] if stage["name"] == "Approve")
     assert [node["name"] for node in approve["tree"]][-1] == "milestone"
     assert approve["steps"].index("input") < approve["steps"].index("milestone")
     deploy = next(stage for stage in model["stages"] if stage["name"] == "Deploy")
     ordinals = [node["args"]["named"]["ordinal"] for stage in [approve, *deploy["stages"]]
-                for node in stage["tree"] if node["name"] == "milestone"]
+                for node in nodes_in_order(stage["tree"]) if node["name"] == "milestone"]
     assert ordinals == sorted(set(ordinals)) and len(ordinals) == 3
     for stage in deploy["stages"]:
-        assert stage["tree"][0]["name"] == "milestone" and "lock" in [option["name"] for option in stage["options"]]
+        assert "lock" in [option["name"] for option in stage["options"]]
+        order = [describe(node) for node in nodes_in_order(stage["tree"]) if node["name"] in ("sh", "milestone")]
+        approve_at = next(index for index, step in enumerate(order) if "approve --jenkins-input" in step)
+        milestone_at = next(index for index, step in enumerate(order) if step == "milestone")
+        deploy_at = next(index for index, step in enumerate(order) if " deploy --env" in step)
+        assert approve_at < milestone_at < deploy_at, order
+
+
+def nodes_in_order(nodes: list[dict]) -> list[dict]:
+    """Every step of a stage's tree in the order it runs (a block's body after the block's own node)."""
+    return [item for node in nodes for item in (node, *nodes_in_order(node["body"]))]
+
+
+def describe(node: dict) -> str:
+    return node["name"] if node["name"] != "sh" else f"sh {node['args']}"
 
 
 def shell_steps_outside_a_timeout(nodes: list[dict], covered: bool = False) -> list[int]:

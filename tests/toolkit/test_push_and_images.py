@@ -207,26 +207,34 @@ def test_prune_keeps_the_newest_images_per_branch_of_this_project_only(engine, r
                 engine.images.remove(tag)
 
 
-def test_a_rebuild_leaves_no_untagged_image_behind(engine, monkeypatch):
-    # Every build is a new image (its created label), so the tag moves; the image it moved off used to stay,
-    # untagged, after every test run and every push an agent built. A project of its own: the images it replaces
-    # are not the ones the other tests use.
+def test_a_rebuild_of_the_same_source_is_the_same_image_and_a_changed_one_leaves_nothing_behind(engine, monkeypatch):
+    # The created label is the source's date (ci/build_plan.py source_date): the same source builds the same image,
+    # so nothing moves. A change moves the tag to a new image, and the image it moved off must not stay, untagged
+    # (an agent building every push would fill its disk). A project of its own: the images it replaces are not the
+    # ones the other tests use.
     from ci.context import Context
     from ci.image_builder import build_images, plan_with_base
     project = f"rebuild-test-{secrets.token_hex(3)}"
     monkeypatch.setenv("MLCI_PROJECT_NAME", project)
     monkeypatch.setenv("MLCI_IMAGE_POSTGRES_REPOSITORY", f"{project}-postgres")
-    ctx = Context.from_environment()
-    plan, _ = plan_with_base(ctx, engine)
-    first = build_images(ctx, engine, plan, ("postgres",))["postgres"]["image_id"]
-    try:
-        time.sleep(1.1)  # the created label has whole seconds
+
+    def build(source_date: int) -> str:
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", str(source_date))
+        ctx = Context.from_environment()
         plan, _ = plan_with_base(ctx, engine)
-        second = build_images(ctx, engine, plan, ("postgres",))["postgres"]["image_id"]
+        return build_images(ctx, engine, plan, ("postgres",))["postgres"]["image_id"]
+
+    first = build(1_700_000_000)
+    try:
+        untagged = {image.id for image in engine.images.list(filters={"dangling": True})}
+        assert build(1_700_000_000) == first
+        second = build(1_700_000_001)
         assert second != first
         with pytest.raises(docker.errors.ImageNotFound):
             engine.images.get(first)
         assert engine.images.get(second).tags
+        assert not {image.id for image in engine.images.list(filters={"dangling": True})
+                    if image.labels.get("io.mlci.project") == project} - untagged
     finally:
         for image in engine.images.list(filters={"label": f"io.mlci.project={project}"}):
             engine.images.remove(image.id, force=True)

@@ -5,12 +5,12 @@ from ci.config import Config
 from ci.identity import GitFacts, identity_from
 
 COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
-NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+COMMITTED = int(datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc).timestamp())
 
 
-def plan(environ, git=GitFacts(commit=COMMIT, branch="main")):
+def plan(environ, git=GitFacts(commit=COMMIT, branch="main", commit_time=COMMITTED)):
     identity = identity_from(environ, git, random_suffix="r")
-    return build_plan_for(Config(), identity, "base:1", environ, now=NOW)
+    return build_plan_for(Config(), identity, "base:1", environ)
 
 
 def test_labels_carry_revision_created_version_title_and_project():
@@ -22,6 +22,14 @@ def test_labels_carry_revision_created_version_title_and_project():
     assert labels["org.opencontainers.image.source"] == "https://git.example/ml.git"
     assert labels[PROJECT_LABEL] == "ml-model-service"
     assert labels[BRANCH_LABEL] == "main"
+
+
+def test_created_is_the_source_date_so_that_the_same_source_builds_the_same_image():
+    assert plan({}).labels == plan({}).labels  # built twice: the same labels, so every build step is a cache hit
+    assert plan({"SOURCE_DATE_EPOCH": "0"}).labels["org.opencontainers.image.created"] == "1970-01-01T00:00:00Z"
+    dirty = GitFacts(commit=COMMIT, branch="main", dirty=True, commit_time=COMMITTED)
+    assert "org.opencontainers.image.created" not in plan({}, dirty).labels  # the commit is not what is built
+    assert "org.opencontainers.image.created" not in plan({}, GitFacts()).labels  # no git at all
 
 
 def test_release_version_label_is_the_semver():

@@ -42,6 +42,7 @@ def engine(monkeypatch, tmp_path):
     monkeypatch.setattr(target_pool, "start_target_hosts", fake.start)
     monkeypatch.setattr(target_pool, "stop_local_environment", fake.stop)
     monkeypatch.setattr(target_pool, "remove_environment", fake.remove_environment)
+    monkeypatch.setattr(target_pool, "remove_orphaned_target_hosts", lambda client: [])
     monkeypatch.setattr(target_pool, "load_or_generate_key", lambda workdir: (workdir / "deploy_key", "ssh-ed25519 K"))
     return fake
 
