@@ -7,13 +7,11 @@ recorded) and the first broken link. Exit 0 when every chain verifies, 1 otherwi
 from ci.commands.deploy import environment_for
 from ci.commands.outcome import Outcome
 from ci.console import info
-from ci.deploy.credentials import ssh_credentials
+from ci.deploy.sessions import host_by_host
 from ci.deploy.ledger import ChainReport, read_log_tail, verify_chain
 from ci.deploy.names import EnvironmentNames
 from ci.errors import CheckFailed
-from ci.executor.ssh import SshHost
 from ci.reports import write_json_report
-from ci.ssh_plan import HostAddress
 
 NAME = "audit"
 HELP = "check the environment's audit logs: `audit verify --env ENV` verifies each host's hash chain"
@@ -29,21 +27,14 @@ def add_arguments(parser) -> None:
 def run(args, ctx) -> Outcome:
     environment = environment_for(ctx, args.env)
     paths = EnvironmentNames(ctx.config.project.name, args.env, ctx.config.deploy.state_dir).paths
-    credentials = ssh_credentials(environment, ctx.environ, ctx.root)
     hosts = []
-    try:
-        for text in environment.hosts:
-            session = SshHost(HostAddress.parse(text), credentials.key_file, credentials.known_hosts_file)
-            try:
-                chain = verify_chain(read_log_tail(session, paths, None).data)
-            finally:
-                session.close()
+    with host_by_host(environment, ctx.environ, ctx.root) as sessions:
+        for text, session in sessions:
+            chain = verify_chain(read_log_tail(session, paths, None).data)
             info(host_line(text, chain))
             for note in chain.notes:
                 info(f"  note: line {note.line} {note.problem}")
             hosts.append(host_record(text, chain))
-    finally:
-        credentials.cleanup()
     write_json_report(ctx.root, AUDIT_VERIFY_REPORT, {"environment": args.env, "log": paths.audit_log,
                                                       "hosts": hosts}, ctx.report_run)
     broken = [host["host"] for host in hosts if not host["verified"]]

@@ -16,12 +16,11 @@ from ci.commands.deploy import environment_for
 from ci.commands.outcome import Outcome
 from ci.console import progress
 from ci.deploy import plan
-from ci.deploy.credentials import ssh_credentials
+from ci.deploy.sessions import host_by_host
 from ci.deploy.names import EnvironmentNames
 from ci.deploy.predictions import export_command, exported_count, hosts_holding_log
 from ci.errors import CannotRun, UserError
 from ci.executor.ssh import SshHost
-from ci.ssh_plan import HostAddress
 from model_app.export_predictions import parse_since
 
 NAME = "predictions"
@@ -45,18 +44,10 @@ def run(args, ctx) -> Outcome:
     environment = environment_for(ctx, args.env)
     names = EnvironmentNames(ctx.config.project.name, args.env, ctx.config.deploy.state_dir)
     hosts = hosts_holding_log(environment.hosts, store_shared=bool(environment.database_url_variable))
-    credentials = ssh_credentials(environment, ctx.environ, ctx.root)
     count = 0
-    try:
-        with _output(args.output) as output:
-            for text in hosts:
-                session = SshHost(HostAddress.parse(text), credentials.key_file, credentials.known_hosts_file)
-                try:
-                    count += _export_host(session, names, since, output)
-                finally:
-                    session.close()
-    finally:
-        credentials.cleanup()
+    with host_by_host(environment, ctx.environ, ctx.root, hosts) as sessions, _output(args.output) as output:
+        for _, session in sessions:
+            count += _export_host(session, names, since, output)
     where = args.output or "stdout"
     return Outcome.ok(f"{count} predictions of {args.env} from {len(hosts)} host(s) written to {where}")
 

@@ -6,10 +6,8 @@ from ci.deploy.names import EnvironmentNames
 from ci.commands.deploy import environment_for
 from ci.commands.outcome import Outcome
 from ci.console import info
-from ci.deploy.credentials import ssh_credentials
-from ci.executor.ssh import SshHost
+from ci.deploy.sessions import host_by_host
 from ci.reports import write_json_report
-from ci.ssh_plan import HostAddress
 
 NAME = "releases"
 HELP = "list an environment's releases on each host (current, retained) and its audit log"
@@ -25,23 +23,16 @@ def run(args, ctx) -> Outcome:
     project = ctx.config.project.name
     names = EnvironmentNames(project, args.env, ctx.config.deploy.state_dir)
     paths = names.paths
-    credentials = ssh_credentials(environment, ctx.environ, ctx.root)
     hosts = []
-    try:
-        for text in environment.hosts:
-            session = SshHost(HostAddress.parse(text), credentials.key_file, credentials.known_hosts_file)
-            try:
-                current = session.text(plan.read_current_command(paths))
-                releases = plan.parse_releases(session.text(plan.list_releases_command(names)), args.env)
-                # A torn or corrupt line is named and skipped: the listing never fails on the log's content.
-                audit, problems = log_entries(read_log_tail(session, paths, args.audit))
-            finally:
-                session.close()
+    with host_by_host(environment, ctx.environ, ctx.root) as sessions:
+        for text, session in sessions:
+            current = session.text(plan.read_current_command(paths))
+            releases = plan.parse_releases(session.text(plan.list_releases_command(names)), args.env)
+            # A torn or corrupt line is named and skipped: the listing never fails on the log's content.
+            audit, problems = log_entries(read_log_tail(session, paths, args.audit))
             hosts.append({"host": text, "current": current, "releases": releases, "audit": audit,
                           "audit_warnings": [f"line {problem.line} {problem.problem}" for problem in problems]})
             _show(text, current, releases, audit, problems)
-    finally:
-        credentials.cleanup()
     write_json_report(ctx.root, "releases.json", {"environment": args.env, "hosts": hosts}, ctx.report_run)
     currents = sorted({host["current"] or "nothing" for host in hosts})
     return Outcome.ok(f"{args.env}: {len(hosts)} host(s) serving {', '.join(currents)}")

@@ -181,7 +181,7 @@ def log_tail(container, lines: int = 20) -> str:
 def remove_labelled_containers(client: docker.DockerClient, labels: list[str]) -> list[str]:
     """Remove (with their anonymous volumes) the containers carrying every one of labels ("key=value")."""
     removed = []
-    for container in client.containers.list(all=True, filters={"label": labels}):
+    for container in client.containers.list(all=True, filters={"label": labels}, ignore_removed=True):
         try:
             container.remove(force=True, v=True)
             removed.append(container.name)
@@ -205,7 +205,7 @@ def remove_compose_projects(client: docker.DockerClient, matches: Callable[[str]
     """Remove the containers, then networks and volumes, of every compose project whose name matches."""
     removed: dict[str, list[str]] = {"containers": [], "networks": [], "volumes": []}
     label = {"label": COMPOSE_PROJECT_LABEL}
-    for container in client.containers.list(all=True, filters=label):
+    for container in client.containers.list(all=True, filters=label, ignore_removed=True):
         if matches(container.labels.get(COMPOSE_PROJECT_LABEL, "")):
             _ignore_missing(lambda: container.remove(force=True, v=True))
             removed["containers"].append(container.name)

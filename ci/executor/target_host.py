@@ -79,7 +79,8 @@ def remove_orphaned_target_hosts(client: docker.DockerClient) -> list[str]:
     (SIGKILL, a CI machine stopped mid-run) could not remove. Hosts of live owners and hosts without an owner (the
     local pipeline's, meant to stay) are left alone. Returns the names removed."""
     removed = []
-    for container in client.containers.list(all=True, filters={"label": [f"{ROLE_LABEL}={TARGET_ROLE}", OWNER_LABEL]}):
+    for container in client.containers.list(all=True, filters={"label": [f"{ROLE_LABEL}={TARGET_ROLE}", OWNER_LABEL]},
+                                            ignore_removed=True):
         if not process.owner_alive(container.labels.get(OWNER_LABEL, "")):
             remove_target_host(client, container.name, target_volume(container.name))
             removed.append(container.name)

@@ -25,7 +25,7 @@ def docker_client():
     except Exception as error:  # any failure to reach the engine must fail the tier, not skip it
         pytest.fail(f"the integration tier needs a Docker engine: {error}", pytrace=False)
     yield client
-    for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
+    for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}"}, ignore_removed=True):
         container.remove(force=True, v=True)
 
 

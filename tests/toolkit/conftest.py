@@ -77,7 +77,8 @@ def stack_resources(client, project_prefix: str) -> dict[str, list[str]]:
         return (labels or {}).get(COMPOSE_PROJECT_LABEL, "").startswith(project_prefix)
 
     return {
-        "containers": [c.name for c in client.containers.list(all=True) if ours(c.labels)],
+        # ignore_removed: another process of the tier may remove its containers between the list and the inspect.
+        "containers": [c.name for c in client.containers.list(all=True, ignore_removed=True) if ours(c.labels)],
         "networks": [n.name for n in client.networks.list() if ours(n.attrs.get("Labels"))],
         "volumes": [v.name for v in client.volumes.list() if ours(v.attrs.get("Labels"))],
     }

@@ -9,6 +9,7 @@ import pytest
 
 from ci.__main__ import build_parser
 from ci.commands import predictions
+from ci.deploy import sessions
 from ci.config import Config
 from ci.context import Context
 from ci.errors import CannotRun, UserError
@@ -48,9 +49,9 @@ def exporting(tmp_path, monkeypatch):
     config.environments["staging"] = SimpleNamespace(hosts=HOSTS, public_urls=("http://a", "http://b"),
                                                      database_url_variable="")
     ctx = Context(root=tmp_path, config=config, environ={})
-    monkeypatch.setattr(predictions, "ssh_credentials", lambda environment, environ, root: SimpleNamespace(
+    monkeypatch.setattr(sessions, "ssh_credentials", lambda environment, environ, root: SimpleNamespace(
         key_file="k", known_hosts_file="kh", cleanup=lambda: None))
-    monkeypatch.setattr(predictions, "SshHost", lambda address, key, known: FakeHost(
+    monkeypatch.setattr(sessions, "SshHost", lambda address, key, known: FakeHost(
         address, calls, hosts["current"], hosts["fail"]))
     return ctx, calls, hosts
 

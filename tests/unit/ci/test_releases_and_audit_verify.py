@@ -9,7 +9,7 @@ import pytest
 from ci.commands import audit, releases
 from ci.config import Config, DeployConfig
 from ci.context import Context
-from ci.deploy import ledger
+from ci.deploy import ledger, sessions
 from ci.deploy.names import EnvironmentNames
 from ci.errors import CheckFailed
 from tests.unit.ci.test_audit_ledger import LocalHost, record
@@ -25,10 +25,9 @@ def environment(tmp_path, monkeypatch):
                                                      local_target=False, public_port=8080)
     ctx = Context(root=tmp_path, config=config, environ={})
     ctx.__dict__["report_run"] = "local-test"
-    for module in (releases, audit):
-        monkeypatch.setattr(module, "ssh_credentials", lambda environment, environ, root: SimpleNamespace(
-            key_file="k", known_hosts_file="kh", cleanup=lambda: None))
-        monkeypatch.setattr(module, "SshHost", lambda address, key, known: LocalHost(str(address)))
+    monkeypatch.setattr(sessions, "ssh_credentials", lambda environment, environ, root: SimpleNamespace(
+        key_file="k", known_hosts_file="kh", cleanup=lambda: None))
+    monkeypatch.setattr(sessions, "SshHost", lambda address, key, known: LocalHost(str(address)))
     return ctx, EnvironmentNames(config.project.name, "staging", config.deploy.state_dir).paths
 
 
