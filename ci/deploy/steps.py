@@ -73,7 +73,8 @@ def _pull(host: SshHost, pull_reference: str, registry: str) -> None:
 
 
 def wait_healthy(host: SshHost, container: str, timeout_seconds: int, check=lambda: None) -> float:
-    """Seconds until Docker's health check passes; check() (the abort) is called between polls."""
+    """Seconds until the release's health check passes, Docker's or the same check run at once (Docker runs its
+    own every few seconds only); check() (the abort) is called between polls."""
     started = time.monotonic()
     status = ""
     while time.monotonic() - started < timeout_seconds:
@@ -83,6 +84,8 @@ def wait_healthy(host: SshHost, container: str, timeout_seconds: int, check=lamb
             return time.monotonic() - started
         if status.startswith(("exited", "dead")):
             break
+        if status.startswith("running") and host.run(plan.ready_probe_command(container), check=False).returncode == 0:
+            return time.monotonic() - started
         time.sleep(0.5)
     log = host.run(["docker", "logs", "--tail", "15", container], check=False)
     tail = (log.stdout + log.stderr).decode(errors="replace").strip()

@@ -33,20 +33,23 @@ def test_first_deploy_then_an_upgrade_under_constant_load_fails_no_request(deplo
     assert report["approved_by"] == "release-manager"
 
 
-def deploy_broken_release_under_load(environment, broken_image: str):
+def deploy_broken_release_under_load(environment, broken_image: str, env: dict | None = None):
     """A first good release, then broken_image deployed while clients keep posting: (result, load, serving)."""
     assert environment.deploy().returncode == 0
     serving = environment.ready()["release"]
     with Load(environment.urls[0]) as load:
-        result = environment.deploy("--image", broken_image)
+        result = environment.deploy("--image", broken_image, env=env)
     return result, load, serving
 
 
 def test_a_release_that_never_gets_healthy_is_rolled_back_while_the_old_one_serves(
         deploy_environment, variant_image):
     environment = deploy_environment()
+    # It never gets healthy however long the deploy waits: 15 s of waiting show that as well as the 60 s of the
+    # scenarios' settings (meant for good releases starting on a loaded machine).
     result, load, serving = deploy_broken_release_under_load(
-        environment, variant_image("unhealthy", "ENV MODEL_DIR=/nonexistent"))
+        environment, variant_image("unhealthy", "ENV MODEL_DIR=/nonexistent"),
+        env={"MLCI_DEPLOY_HEALTH_TIMEOUT_SECONDS": "15"})
     assert result.returncode == 1, result.stderr[-3000:]
     assert "is not healthy" in result.stderr and "rolled back" in result.stderr
     assert load.failures == [] and environment.ready()["release"] == serving

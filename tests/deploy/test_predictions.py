@@ -19,7 +19,7 @@ def on_host(engine, target, argv: list[str]) -> str:
 
 def wait_healthy(engine, target, container: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    while on_host(engine, target, plan.health_command(container)) != "running healthy":
+    while engine.containers.get(target.name).exec_run(plan.ready_probe_command(container)).exit_code != 0:
         assert time.monotonic() < deadline, f"{container} did not get healthy again"
         time.sleep(0.3)
 
