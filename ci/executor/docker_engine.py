@@ -4,10 +4,14 @@ The engine is whatever DOCKER_HOST names (local socket by default, ssh:// for a 
 switching engines is configuration, not code.
 """
 
+import contextlib
+import fcntl
+import hashlib
 import io
 import tarfile
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -62,6 +66,54 @@ def import_rootfs(client: docker.DockerClient, tarball: Path, reference: str) ->
         client.api.import_image_from_data(source, repository=repository, tag=tag)
 
 
+# Removing an image with its untagged parents races a build on the same engine: the build may have just found a
+# cached parent whose only child is being removed, and fails with "unknown parent image ID". So every build of this
+# machine's processes holds a shared lock on the engine's lock file, and a removal prunes parents only with the
+# lock exclusive (no build running); one that cannot get it in PRUNE_WAIT_SECONDS removes the image alone.
+PRUNE_WAIT_SECONDS = 60
+
+
+def _engine_lock_file(client: docker.DockerClient) -> Path:
+    key = hashlib.sha256(str(client.api.base_url).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"mlci-engine-{key}.lock"
+
+
+@contextlib.contextmanager
+def _engine_lock(client: docker.DockerClient, exclusive: bool, wait_seconds: float) -> Iterator[bool]:
+    """Yields whether the lock is held (False: not within wait_seconds, or no lock file can be opened here)."""
+    try:
+        handle = open(_engine_lock_file(client), "a")
+    except OSError:
+        yield False
+        return
+    with handle:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(handle, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+                held = True
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    held = False
+                    break
+                time.sleep(0.2)
+        try:
+            yield held
+        finally:
+            if held:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _building(client: docker.DockerClient):
+    """Held while a build runs (shared: builds run side by side)."""
+    return _engine_lock(client, exclusive=False, wait_seconds=float("inf"))
+
+
+def _no_build_running(client: docker.DockerClient):
+    return _engine_lock(client, exclusive=True, wait_seconds=PRUNE_WAIT_SECONDS)
+
+
 def build_image(client: docker.DockerClient, *, context: Path, dockerfile: str, tag: str,
                 buildargs: dict[str, str], labels: dict[str, str],
                 on_progress: Callable[[str], None], target: str | None = None) -> str:
@@ -69,6 +121,12 @@ def build_image(client: docker.DockerClient, *, context: Path, dockerfile: str, 
 
     A failed build raises CheckFailed carrying the builder's own message.
     """
+    with _building(client):
+        return _build(client, context, dockerfile, tag, buildargs, labels, on_progress, target)
+
+
+def _build(client, context: Path, dockerfile: str, tag: str, buildargs: dict[str, str], labels: dict[str, str],
+           on_progress: Callable[[str], None], target: str | None) -> str:
     stream = client.api.build(
         path=str(context), dockerfile=dockerfile, tag=tag, buildargs=buildargs, labels=labels,
         rm=True, forcerm=True, pull=False, decode=True, target=target,
@@ -113,7 +171,8 @@ def remove_if_untagged(client: docker.DockerClient, image_id: str) -> bool:
     try:
         if client.images.get(image_id).tags:
             return False
-        client.images.remove(image_id, noprune=False)
+        with _no_build_running(client) as alone:
+            client.images.remove(image_id, noprune=not alone)
     except NotFound:
         return True
     except APIError as error:
@@ -277,23 +336,25 @@ def read_file_from_image(client: docker.DockerClient, image: str, path: str) -> 
 
 def add_labels(client: docker.DockerClient, reference: str, labels: dict[str, str]) -> str:
     """Put labels on an existing image (a FROM-only build: no layer changes) and move reference to it."""
-    stream = client.api.build(fileobj=io.BytesIO(f"FROM {reference}\n".encode()), tag=reference, labels=labels,
-                              rm=True, forcerm=True, pull=False, decode=True)
     image_id = ""
-    for chunk in stream:
-        if "error" in chunk:
-            raise CheckFailed(f"labelling {reference} failed: {chunk['error'].strip()}")
-        image_id = chunk.get("aux", {}).get("ID", image_id)
+    with _building(client):
+        stream = client.api.build(fileobj=io.BytesIO(f"FROM {reference}\n".encode()), tag=reference, labels=labels,
+                                  rm=True, forcerm=True, pull=False, decode=True)
+        for chunk in stream:
+            if "error" in chunk:
+                raise CheckFailed(f"labelling {reference} failed: {chunk['error'].strip()}")
+            image_id = chunk.get("aux", {}).get("ID", image_id)
     return image_id or client.images.get(reference).id
 
 
 def remove_image_tags(client: docker.DockerClient, image_id: str, tags: tuple[str, ...]) -> bool:
     """Untag (and so delete) an image; False when a container still uses it. Untagged images go by id."""
     try:
-        for tag in tags:
-            client.images.remove(tag, noprune=False)
-        if not tags:
-            client.images.remove(image_id, noprune=False)
+        with _no_build_running(client) as alone:
+            for tag in tags:
+                client.images.remove(tag, noprune=not alone)
+            if not tags:
+                client.images.remove(image_id, noprune=not alone)
     except NotFound:
         return True
     except APIError as error:

@@ -12,6 +12,7 @@ import docker
 import pytest
 import requests
 
+from ci.executor import docker_engine
 from ci.executor.registry import LocalRegistry
 from tests.toolkit.conftest import run_ci
 
@@ -237,4 +238,4 @@ def test_a_rebuild_of_the_same_source_is_the_same_image_and_a_changed_one_leaves
                     if image.labels.get("io.mlci.project") == project} - untagged
     finally:
         for image in engine.images.list(filters={"label": f"io.mlci.project={project}"}):
-            engine.images.remove(image.id, force=True)
+            docker_engine.remove_image_tags(engine, image.id, tuple(image.tags))  # parents only if no build runs

@@ -1,0 +1,50 @@
+"""Builds and prunes on one engine (ci/executor/docker_engine.py): an image's untagged parents are removed only
+while no build of this machine runs, since a running build may be about to use one of them as its cached parent
+("unknown parent image ID", seen when deploy scenarios built their runner images side by side)."""
+
+import threading
+from types import SimpleNamespace
+
+from ci.executor import docker_engine
+
+
+class Images:
+    def __init__(self):
+        self.removed = []
+
+    def get(self, image_id):
+        return SimpleNamespace(tags=[])
+
+    def remove(self, reference, noprune):
+        self.removed.append((reference, noprune))
+
+
+def engine(tmp_path, monkeypatch):
+    monkeypatch.setattr(docker_engine.tempfile, "gettempdir", lambda: str(tmp_path))
+    return SimpleNamespace(api=SimpleNamespace(base_url=f"http+docker://test-{tmp_path.name}"), images=Images())
+
+
+def test_a_removal_prunes_parents_only_when_no_build_runs(tmp_path, monkeypatch):
+    client = engine(tmp_path, monkeypatch)
+    monkeypatch.setattr(docker_engine, "PRUNE_WAIT_SECONDS", 0.3)
+    building, done = threading.Event(), threading.Event()
+
+    def build():
+        with docker_engine._building(client):
+            building.set()
+            done.wait(10)
+
+    builder = threading.Thread(target=build)
+    builder.start()
+    building.wait(10)
+    assert docker_engine.remove_if_untagged(client, "sha256:old")  # during the build: the image alone
+    done.set()
+    builder.join(10)
+    assert docker_engine.remove_image_tags(client, "sha256:older", ("x:1",))  # after it: with its parents
+    assert client.images.removed == [("sha256:old", True), ("x:1", False)]
+
+
+def test_builds_run_side_by_side(tmp_path, monkeypatch):
+    client = engine(tmp_path, monkeypatch)
+    with docker_engine._building(client) as first, docker_engine._building(client) as second:
+        assert first and second
