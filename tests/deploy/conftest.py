@@ -14,6 +14,7 @@ import docker
 import pytest
 import requests
 
+from ci.config import CONFIG_FILE_VARIABLE
 from ci.context import Context
 from ci.deploy.names import EnvironmentNames
 from ci.executor.target_host import TargetHost
@@ -87,11 +88,13 @@ def target_pool(engine, target_image, tmp_path_factory):
 
 
 class DeployEnvironment:
-    """One scenario's environment: its repository copy (whose ci.toml defines it), hosts, deploy key, known_hosts."""
+    """One scenario's environment: its repository copy, the configuration that defines it (the copy's ci.toml and the
+    environment, in a file of its own: MLCI_CONFIG_FILE), hosts, deploy key, known_hosts."""
 
-    def __init__(self, copy: Path, targets: list[TargetHost], key: Path, known_hosts: Path, names: EnvironmentNames,
-                 public_port: int):
-        self.copy, self.targets, self.key, self.known_hosts = copy, targets, key, known_hosts
+    def __init__(self, copy: Path, config_file: Path, targets: list[TargetHost], key: Path, known_hosts: Path,
+                 names: EnvironmentNames, public_port: int):
+        self.copy, self.config_file, self.targets, self.key, self.known_hosts = copy, config_file, targets, key, \
+            known_hosts
         self.names, self.public_port = names, public_port
 
     @property
@@ -109,10 +112,13 @@ class DeployEnvironment:
     def deploy(self, *args: str, env: dict | None = None):
         return self.run("deploy", *args, env=env)
 
-    def run(self, command: str, *args: str, env: dict | None = None):
-        """`ci <command> --env <this environment> <args>` in the repository copy, env added to this environment."""
-        return run_ci(self.copy, command, "--env", self.name, *args, env={**os.environ, **(env or {})},
-                      timeout=900)
+    def environ(self, extra: dict | None = None) -> dict:
+        """This process's environment with the scenario's configuration file, and extra."""
+        return {**os.environ, CONFIG_FILE_VARIABLE: str(self.config_file), **(extra or {})}
+
+    def run(self, *words: str, env: dict | None = None, timeout: float = 900):
+        """`ci <words> --env <this environment>` in the repository copy, env added to this environment."""
+        return run_ci(self.copy, *words, "--env", self.name, env=self.environ(env), timeout=timeout)
 
     def report(self) -> dict:
         return json.loads((self.copy / "reports" / "deploy.json").read_text())
@@ -132,12 +138,14 @@ def deploy_environment(target_pool, repository_copy, tmp_path):  # noqa: F811
         known_hosts.write_text(known_hosts_override if known_hosts_override is not None else
                                "".join(target.known_hosts_entry + "\n" for target in lease.targets))
         copy = repository_copy()
-        with (copy / "ci.toml").open("a") as config:
-            config.write(FAST_DEPLOY_SETTINGS + environment_toml(
-                lease.names.env, [str(target.address) for target in lease.targets],
-                [target.public_url for target in lease.targets], lease.public_port, str(target_pool.key_file),
-                str(known_hosts)))
-        return DeployEnvironment(copy, lease.targets, target_pool.key_file, known_hosts, lease.names,
+        # Not in the copy's ci.toml: that file goes into the test-runner image, which each deploy's smoke test
+        # builds; unchanged, every scenario's build is the same image, from cache.
+        config_file = copy / "ci.test.toml"
+        config_file.write_text((copy / "ci.toml").read_text() + FAST_DEPLOY_SETTINGS + environment_toml(
+            lease.names.env, [str(target.address) for target in lease.targets],
+            [target.public_url for target in lease.targets], lease.public_port, str(target_pool.key_file),
+            str(known_hosts)))
+        return DeployEnvironment(copy, config_file, lease.targets, target_pool.key_file, known_hosts, lease.names,
                                  lease.public_port)
 
     yield make
@@ -198,7 +206,7 @@ PREDICTION_FIELDS = {"request_id", "created_at", "model_version", "record_count"
 def exported_ids(environment: "DeployEnvironment", *args: str) -> list[str]:
     """The request ids `ci predictions export` gives for the environment, each line checked to be a whole prediction
     (the deploy's own probe and smoke test predicted too)."""
-    result = run_ci(environment.copy, "predictions", "export", "--env", environment.name, *args, timeout=120)
+    result = environment.run("predictions", "export", *args, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert all(set(line) == PREDICTION_FIELDS and line["record_count"] == len(line["inputs"]) == len(line["outputs"])

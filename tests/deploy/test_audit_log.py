@@ -8,7 +8,6 @@ import json
 from ci.deploy.ledger import append_audit
 from ci.deploy.plan import sh
 from ci.executor.ssh import SshHost
-from tests.toolkit.conftest import run_ci
 
 
 def test_the_audit_chain_on_a_real_host_survives_a_torn_append_and_shows_an_edited_record(deploy_environment):
@@ -22,16 +21,16 @@ def test_the_audit_chain_on_a_real_host_survives_a_torn_append_and_shows_an_edit
         lines = session.text(["cat", log.audit_log]).splitlines()
         assert len(lines) == 3 and json.loads(lines[0])["approved_by"] == "alice"
 
-        verified = run_ci(environment.copy, "audit", "verify", "--env", environment.name)
+        verified = environment.run("audit", "verify")
         assert verified.returncode == 0, verified.stderr
         [host] = json.loads((environment.copy / "reports" / "audit-verify.json").read_text())["hosts"]
         assert host["records"] == 2 and host["head_sha256"] == head and host["notes"][0]["line"] == 2
 
         session.run(sh(f"sed -i '1s/\"alice\"/\"mallory\"/' {log.audit_log}"))
-        broken = run_ci(environment.copy, "audit", "verify", "--env", environment.name)
+        broken = environment.run("audit", "verify")
         assert broken.returncode == 1 and "BROKEN at line 3: prev_sha256" in broken.stderr, broken.stderr
 
-        listing = run_ci(environment.copy, "releases", "--env", environment.name)
+        listing = environment.run("releases")
         assert listing.returncode == 0, listing.stderr
         assert "audit log line 2 is not a JSON record" in listing.stderr and "Traceback" not in listing.stderr
     finally:

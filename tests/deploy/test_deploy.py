@@ -84,7 +84,8 @@ def test_two_deploys_at_once_queue_on_the_lock_and_a_stale_lock_is_taken_over(de
     assert environment.deploy().returncode == 0
     images = [variant_image("a", "LABEL test.version=a"), variant_image("b", "LABEL test.version=b")]
     runs = [subprocess.Popen(ci_command("deploy", "--env", environment.name, "--image", image), cwd=environment.copy,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for image in images]
+                             env=environment.environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for image in images]
     outputs = [run.communicate(timeout=600)[1] for run in runs]
     codes = [run.returncode for run in runs]
     assert 0 in codes, outputs
@@ -109,8 +110,8 @@ def test_a_cut_connection_mid_deploy_leaves_a_serving_host_and_the_next_deploy_s
     upgrade = variant_image("v2", "LABEL test.version=2")
     with Load(environment.urls[0]) as load:
         process = subprocess.Popen(ci_command("deploy", "--env", environment.name, "--image", upgrade),
-                                   cwd=environment.copy, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                   start_new_session=True)
+                                   cwd=environment.copy, env=environment.environ(), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
         for line in process.stderr:
             if "switching traffic" in line:
                 break
@@ -133,10 +134,10 @@ def test_rollback_returns_to_the_previous_release_and_releases_shows_the_audit_l
     first = environment.ready()["release"]
     assert environment.deploy("--image", variant_image("v2", "LABEL test.version=2")).returncode == 0
     with Load(environment.urls[0]) as load:
-        rolled = run_ci(environment.copy, "rollback", "--env", environment.name)
+        rolled = environment.run("rollback")
     assert rolled.returncode == 0, rolled.stderr[-3000:]
     assert environment.ready()["release"] == first and load.failures == []
-    listing = run_ci(environment.copy, "releases", "--env", environment.name)
+    listing = environment.run("releases")
     assert listing.returncode == 0, listing.stderr[-3000:]
     assert f"* {first}" in listing.stderr
     assert "rollback" in listing.stderr and "approved by alice" in listing.stderr
@@ -168,7 +169,7 @@ def test_a_pushed_image_is_pulled_by_digest_through_a_tunnel_to_the_agents_regis
     try:
         environment = deploy_environment(fresh_hosts=1)  # an engine without the image, so that it pulls
         env = {"MLCI_REGISTRY_ADDRESS": registry.address}
-        pushed = run_ci(environment.copy, "push", env={**os.environ, **env})
+        pushed = run_ci(environment.copy, "push", env=environment.environ(env))
         assert pushed.returncode == 0, pushed.stderr[-3000:]
         result = environment.deploy(env=env)
         assert result.returncode == 0, result.stderr[-3000:]

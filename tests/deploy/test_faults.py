@@ -12,7 +12,6 @@ import pytest
 
 from ci.deploy import proxy
 from tests.deploy.conftest import Load, exported_ids
-from tests.toolkit.conftest import run_ci
 
 # Each step at which a killed deploy leaves the host in another state: a new release started beside the old one,
 # about to be routed, routed but not smoke-tested, routed but not recorded. (Before `start` a killed deploy leaves
@@ -65,7 +64,7 @@ def play(environment, command: str, fault: str, rows: list) -> dict:
     rows.append((command, fault, faulted.returncode, load.sent, len(load.failures), len(lost), before[:15], after[:15],
                  len(routed)))
     assert lost == [], f"{fault}: {len(lost)} of {len(answered)} answered predictions are not in the log: {lost[:5]}"
-    verified = run_ci(environment.copy, "audit", "verify", "--env", environment.name)
+    verified = environment.run("audit", "verify")
     assert verified.returncode == 0, f"the audit chain after {fault}:\n{verified.stderr[-2000:]}"
     return report
 

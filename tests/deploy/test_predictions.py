@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 from ci.deploy import plan
 from ci.deploy.names import PREDICTIONS_ROLE, ROLE_LABEL
 from tests.deploy.conftest import Load, exported_ids
-from tests.toolkit.conftest import run_ci
 
 
 def on_host(engine, target, argv: list[str]) -> str:
@@ -43,7 +42,7 @@ def test_every_prediction_answered_by_any_release_is_exported_after_an_upgrade_a
     # Back to the first release (restarted from its stopped container): the second is stopped after the switch.
     with Load(url, phase=f"rollback-{run}") as rollback:
         time.sleep(1)
-        rolled = run_ci(environment.copy, "rollback", "--env", environment.name, timeout=300)
+        rolled = environment.run("rollback", timeout=300)
         time.sleep(1)
     assert rolled.returncode == 0, rolled.stderr[-3000:]
     assert environment.ready()["release"] == first
