@@ -73,16 +73,16 @@ def import_rootfs(client: docker.DockerClient, tarball: Path, reference: str) ->
 PRUNE_WAIT_SECONDS = 60
 
 
-def _engine_lock_file(client: docker.DockerClient) -> Path:
-    key = hashlib.sha256(str(client.api.base_url).encode()).hexdigest()[:12]
+def _engine_lock_file(client: docker.DockerClient, name: str = "") -> Path:
+    key = hashlib.sha256(f"{client.api.base_url} {name}".encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"mlci-engine-{key}.lock"
 
 
 @contextlib.contextmanager
-def _engine_lock(client: docker.DockerClient, exclusive: bool, wait_seconds: float) -> Iterator[bool]:
+def _engine_lock(client: docker.DockerClient, exclusive: bool, wait_seconds: float, name: str = "") -> Iterator[bool]:
     """Yields whether the lock is held (False: not within wait_seconds, or no lock file can be opened here)."""
     try:
-        handle = open(_engine_lock_file(client), "a")
+        handle = open(_engine_lock_file(client, name), "a")
     except OSError:
         yield False
         return
@@ -112,6 +112,13 @@ def _building(client: docker.DockerClient):
 
 def _no_build_running(client: docker.DockerClient):
     return _engine_lock(client, exclusive=True, wait_seconds=PRUNE_WAIT_SECONDS)
+
+
+def one_build_of(client: docker.DockerClient, reference: str):
+    """Held while this process builds, tags and replaces one reference: two processes building the same source at
+    once would each run its steps (no cache yet) and make two images, one left untagged; the second waits for the
+    first and builds from its cache, the same image."""
+    return _engine_lock(client, exclusive=True, wait_seconds=float("inf"), name=reference)
 
 
 def build_image(client: docker.DockerClient, *, context: Path, dockerfile: str, tag: str,

@@ -48,3 +48,27 @@ def test_builds_run_side_by_side(tmp_path, monkeypatch):
     client = engine(tmp_path, monkeypatch)
     with docker_engine._building(client) as first, docker_engine._building(client) as second:
         assert first and second
+
+
+def test_two_builds_of_one_reference_take_turns_and_other_references_do_not_wait(tmp_path, monkeypatch):
+    client = engine(tmp_path, monkeypatch)
+    events, first_in = [], threading.Event()
+
+    def build(name: str, reference: str, seconds: float) -> None:
+        with docker_engine.one_build_of(client, reference):
+            events.append(f"{name} in")
+            first_in.set()
+            threading.Event().wait(seconds)
+            events.append(f"{name} out")
+
+    first = threading.Thread(target=build, args=("first", "runner:nocommit", 0.5))
+    first.start()
+    first_in.wait(10)
+    second = threading.Thread(target=build, args=("second", "runner:nocommit", 0))
+    other = threading.Thread(target=build, args=("other", "postgres:nocommit", 0))
+    second.start()
+    other.start()
+    for thread in (first, second, other):
+        thread.join(10)
+    assert events.index("second in") > events.index("first out")
+    assert events.index("other out") < events.index("first out")
