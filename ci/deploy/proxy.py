@@ -111,6 +111,27 @@ def point_slot_commands(container: str, slot: str, ip: str, port: int) -> list[l
             runtime_api_command(container, f"set server {_server(slot)} addr {address} port {port}")]
 
 
+# The helper's exit statuses (docker/proxy/mlci-proxy.py): the new slot's health check never passed; a command it
+# does not know (a proxy started by an older toolkit has no `switch`).
+SWITCH_CHECK_NEVER_PASSED = 3
+SWITCH_UNKNOWN = 2
+
+
+def switch_command(container: str, new_slot: str, old_slot: str, ip: str, port: int, check_seconds: float,
+                   drain_seconds: float) -> list[str]:
+    """The whole switch in one call, run inside the proxy (see the helper's `switch`): the steps of
+    point_slot_commands, probe_slot_command, the wait for the check, swap_slots_command (ready_slot_command when
+    there is no old slot), the drain, maint_slot_command and persist_state_command, without a `docker exec` and an
+    interpreter start per step. old_slot "" is none."""
+    address = ipaddress.ip_address(ip)
+    if not 0 < port <= 65535:
+        raise ValueError(f"port must be 1-65535, not {port}")
+    if old_slot:
+        _slot(old_slot)
+    return ["docker", "exec", _name(container), HELPER, "switch", _slot(new_slot), old_slot or "-", str(address),
+            str(port), f"{check_seconds:g}", f"{drain_seconds:g}"]
+
+
 def probe_slot_command(container: str, slot: str) -> list[str]:
     """Out of maintenance without traffic (drain), health forced DOWN: only a fresh passing check makes it UP."""
     server = _server(slot)

@@ -13,6 +13,9 @@ from ci.errors import CannotRun, CheckFailed
 from ci.executor.ssh import SshHost
 
 
+SWITCH_CHECK_SECONDS = 15
+
+
 class Traffic:
     """The host's proxy: which slot serves, and the switch between slots (see ci/deploy/proxy.py for the procedure)."""
 
@@ -33,9 +36,33 @@ class Traffic:
     def switch_to(self, container: str, old_slot: str, timeout_seconds: int, drain_seconds: int,
                   check=lambda: None) -> str:
         """Point the idle slot at container, wait for HAProxy's own check to pass, then drain the old slot.
-        check() (the abort) is called while waiting for the check, before the new slot takes any traffic."""
+        check() (the abort) is called before the switch starts."""
         new_slot = proxy.other_slot(old_slot) if old_slot else proxy.SLOTS[0]
         ip = self.host.text(proxy.container_ip_command(container, self.network))
+        check()
+        # One call for every step of the switch (each call costs ~0.1 s on the host): it runs to its end however
+        # the deployer ends meanwhile, and an abort undoes after it; so its wait for the check is bounded well
+        # inside the ~20 s Jenkins allows after SIGTERM.
+        check_seconds = min(timeout_seconds, SWITCH_CHECK_SECONDS)
+        result = self.host.run(proxy.switch_command(self.proxy, new_slot, old_slot, ip, CONTAINER_PORT,
+                                                    check_seconds, drain_seconds),
+                               check=False, timeout=check_seconds + drain_seconds + 60)
+        done = result.stdout.decode(errors="replace").split()
+        if result.returncode == proxy.SWITCH_UNKNOWN and not done:
+            # A proxy started by an older toolkit, whose helper has no `switch`: the same steps, one call each.
+            return self._switch_stepwise(new_slot, old_slot, ip, container, timeout_seconds, drain_seconds, check)
+        if result.returncode == proxy.SWITCH_CHECK_NEVER_PASSED:
+            raise CheckFailed(f"{self.host.address}: the proxy's health check never passed for {container} in slot "
+                              f"{new_slot}")
+        if result.returncode != 0:
+            raise CheckFailed(f"{self.host.address}: the switch to {container} failed after {done or 'nothing'} "
+                              f"(exit {result.returncode}): {result.stderr.decode(errors='replace').strip()[-300:]}")
+        if "not-drained" in done:
+            progress(f"{self.host.address}: slot {old_slot} still had sessions after {drain_seconds}s")
+        return new_slot
+
+    def _switch_stepwise(self, new_slot: str, old_slot: str, ip: str, container: str, timeout_seconds: int,
+                         drain_seconds: int, check) -> str:
         for command in proxy.point_slot_commands(self.proxy, new_slot, ip, CONTAINER_PORT):
             self.host.run(command)
         self.host.run(proxy.probe_slot_command(self.proxy, new_slot))

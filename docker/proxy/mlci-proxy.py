@@ -6,6 +6,14 @@
     mlci-proxy api '<line>'   send one runtime-API line to the admin socket, print the answer; exit 1 when
                               HAProxy refused it
     mlci-proxy persist        write the slots' current addresses and states into <state dir>/haproxy.cfg
+    mlci-proxy switch NEW OLD ADDR PORT CHECK_SECONDS DRAIN_SECONDS
+                              the whole traffic switch in one call (each call from the deployer costs a `docker
+                              exec` and an interpreter start, ~0.1 s): point slot NEW at ADDR:PORT (maintenance
+                              first), force its health DOWN so that only a fresh passing check makes it UP, wait
+                              for that (exit 3 after CHECK_SECONDS), then in one line NEW takes new requests and OLD
+                              ("-": none) none, wait for OLD to drain (up to DRAIN_SECONDS), maintenance on OLD,
+                              persist. Prints one line per stage done: pointed, up, switched, drained|not-drained,
+                              persisted
     mlci-proxy health         the HEALTHCHECK: the proxy's own monitor URI answers 200
 
 Only the standard library: python3 is in every base image the project builds from, and no socat is needed.
@@ -16,6 +24,7 @@ import re
 import socket
 import sys
 import tempfile
+import time
 import urllib.request
 
 TEMPLATE = "/usr/local/share/mlci-proxy/haproxy.cfg"
@@ -47,6 +56,77 @@ def api(line: str, timeout: float = 10.0) -> str:
 
 def refused(answer: str) -> bool:
     return any(line.startswith(REFUSALS) for line in answer.splitlines())
+
+
+SWITCH_POLL_SECONDS = 0.02
+CHECK_NEVER_PASSED = 3
+
+
+def server_rows() -> dict[str, dict]:
+    """Each slot's operational state (2: UP) and sessions, from `show servers state` and `show stat`."""
+    answer = api(f"show servers state {BACKEND}; show stat {BACKEND} 4 -1")
+    rows, header = {}, None
+    for line in answer.splitlines():
+        if line.startswith("# be_id "):
+            header = ("state", line[2:].split())
+        elif line.startswith("# pxname,"):
+            header = ("stat", line[2:].rstrip(",").split(","))
+        elif header and line.strip() and not line.startswith("#"):
+            kind, names = header
+            row = dict(zip(names, line.split(" ") if kind == "state" else line.split(",")))
+            slot = row.get("srv_name") or row.get("svname")
+            if slot in SLOTS:
+                rows.setdefault(slot, {}).update(row)
+    return rows
+
+
+def wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        if condition(server_rows()):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(SWITCH_POLL_SECONDS)
+
+
+def checked_api(line: str) -> None:
+    answer = api(line)
+    if refused(answer):
+        raise SystemExit(f"mlci-proxy: HAProxy refused {line!r}: {answer.strip()}")
+
+
+def switch(new: str, old: str, addr: str, port: str, check_seconds: float, drain_seconds: float) -> int:
+    if new not in SLOTS or old not in (*SLOTS, "-") or old == new:
+        raise SystemExit(f"mlci-proxy switch: slots must be {' or '.join(SLOTS)} (old may be -), not {new} {old}")
+    server = f"{BACKEND}/{new}"
+    # One line, in this order: `health down` has no effect on a server in maintenance.
+    checked_api(f"set server {server} state maint; set server {server} addr {addr} port {int(port)}; "
+                f"set server {server} state drain; set server {server} health down")
+    print("pointed", flush=True)
+    if not wait_for(lambda rows: rows.get(new, {}).get("srv_op_state") == "2", check_seconds):
+        print(f"the proxy's health check never passed for {addr}:{port} in slot {new}", file=sys.stderr)
+        return CHECK_NEVER_PASSED
+    print("up", flush=True)
+    if old == "-":
+        checked_api(f"set server {server} state ready")
+        print("switched", flush=True)
+    else:
+        checked_api(f"set server {server} state ready; set server {BACKEND}/{old} state drain")
+        print("switched", flush=True)
+        drained = wait_for(lambda rows: rows.get(old, {}).get("scur") in ("0", "")
+                           and rows.get(old, {}).get("qcur") in ("0", ""), drain_seconds)
+        print("drained" if drained else "not-drained", flush=True)
+        checked_api(f"set server {BACKEND}/{old} state maint")
+    persist()
+    print("persisted", flush=True)
+    return 0
+
+
+def persist() -> None:
+    with open(TEMPLATE) as source:
+        template = source.read()
+    write_atomically(CONFIG, render(template, slots_from_runtime()))
 
 
 def slots_from_config(text: str) -> dict[str, dict]:
@@ -140,9 +220,9 @@ def run(command: str, argv: list[str]) -> int:
         sys.stdout.write(answer)
         return 1 if refused(answer) else 0
     elif command == "persist":
-        with open(TEMPLATE) as source:
-            template = source.read()
-        write_atomically(CONFIG, render(template, slots_from_runtime()))
+        persist()
+    elif command == "switch" and len(argv) == 8:
+        return switch(argv[2], argv[3], argv[4], argv[5], float(argv[6]), float(argv[7]))
     elif command == "health":
         with urllib.request.urlopen(HEALTH_URL, timeout=3) as response:
             return 0 if response.status == 200 else 1

@@ -155,6 +155,15 @@ class Proxy:
         return {"point": probing - started, "probe_to_up": up - probing, "ready": ready - up,
                 "drain_to_maint": drained - ready, "total": time.monotonic() - started}
 
+    def switch_in_one_call(self, slot: str, ip: str) -> dict[str, float]:
+        """The same cutover as the deployer runs it: one call of the helper's `switch` (proxy.switch_command)."""
+        old = proxy.other_slot(slot)
+        old_serving = old in proxy.serving_slots(self.states())
+        started = time.monotonic()
+        done = run(proxy.switch_command(self.name, slot, old if old_serving else "", ip, RELEASE_PORT, 30, 30)).split()
+        assert done == ["pointed", "up", "switched", *(["drained"] if old_serving else []), "persisted"], done
+        return {"total": time.monotonic() - started}
+
 
 @pytest.fixture(scope="module")
 def proxy_container(engine, proxy_image, network, request) -> Proxy:
@@ -243,7 +252,10 @@ def test_switching_slots_under_load_fails_no_request(engine, proxy_container, re
             slot = proxy.other_slot(proxy.serving_slots(states)[0])
             active_release = "b" if active_release == "a" else "a"
             requests_before = states[slot]["total_requests"]
-            timings.append(box.switch_to(slot, releases[active_release]))
+            # Every other switch as the deployer makes it (one call), the others step by step (its fallback for a
+            # proxy started by an older toolkit).
+            switch = box.switch_in_one_call if len(timings) % 2 else box.switch_to
+            timings.append(switch(slot, releases[active_release]))
             # The new release really takes the traffic before the next switch moves it away again.
             box.wait_until(lambda states: states[slot]["total_requests"] > requests_before + 50,
                            f"no traffic reached slot {slot}", timeout=15)
@@ -259,7 +271,7 @@ def test_switching_slots_under_load_fails_no_request(engine, proxy_container, re
           f"served by release a: {served['a']}, b: {served['b']}; backend retries {backend['wretr']}, "
           f"redispatches {backend['wredis']}, connection errors {backend['econ']}, response errors {backend['eresp']}")
     for key in ("point", "probe_to_up", "ready", "drain_to_maint", "total"):
-        values = [timing[key] for timing in timings]
+        values = [timing[key] for timing in timings if key in timing]
         print(f"[proxy switch] {key}: min {min(values):.2f}s, max {max(values):.2f}s, "
               f"mean {sum(values) / len(values):.2f}s over {len(values)} switches (health check inter 1s, rise 1)")
 
@@ -272,6 +284,20 @@ def test_switching_slots_under_load_fails_no_request(engine, proxy_container, re
     assert connections == CLIENTS
     # And nothing was papered over by HAProxy retrying: no request was ever sent where it could not be served.
     assert (backend["wretr"], backend["wredis"], backend["econ"], backend["eresp"]) == ("0", "0", "0", "0")
+
+
+def test_a_switch_whose_check_never_passes_changes_nothing_that_serves(proxy_container, releases):
+    box = proxy_container
+    serving = proxy.serving_slots(box.states())
+    assert len(serving) == 1
+    idle = proxy.other_slot(serving[0])
+    # An address on the network where nothing listens: HAProxy's check can never pass.
+    result = subprocess.run(proxy.switch_command(box.name, idle, serving[0], "172.31.254.254", RELEASE_PORT, 1, 1),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == proxy.SWITCH_CHECK_NEVER_PASSED, result.stdout + result.stderr
+    assert result.stdout.split() == ["pointed"] and "never passed" in result.stderr
+    assert proxy.serving_slots(box.states()) == serving
+    run(proxy.maint_slot_command(box.name, idle))
 
 
 @pytest.mark.parametrize("how", ["restart", "replace"])

@@ -60,6 +60,7 @@ class FakeHost:
     # (the configured state dir, this host's own directory standing for it): the scripts run locally.
     state_dir: tuple[str, str] = ("", "")
     inputs: list = field(default_factory=list)  # (argv, stdin) of every command given one
+    old_proxy_helper: bool = False  # a proxy started by an older toolkit: its helper has no `switch`
 
     # -- the SshHost interface ------------------------------------------------------------------------------------
 
@@ -225,6 +226,8 @@ class FakeHost:
             return 1, "", "container is not running"
         if args[3] == "persist":
             return 0, "", ""
+        if args[3] == "switch":
+            return self._switch(*args[4:8])
         line = args[-1]
         if line.startswith("show servers state"):
             return 0, self._show(), ""
@@ -241,6 +244,23 @@ class FakeHost:
             elif words[3:] == ["health", "down"]:
                 slot.forced_down = slot.admin != "maint"
         return 0, "", ""
+
+    def _switch(self, new: str, old: str, addr: str, port: str):
+        """docker/proxy/mlci-proxy.py `switch`: the same runtime-API lines, in the same order, in one call."""
+        if self.old_proxy_helper:
+            return 2, "", "usage: mlci-proxy start|api|persist|health"
+        server = f"model/{new}"
+        line = (f"set server {server} state maint; set server {server} addr {addr} port {port}; "
+                f"set server {server} state drain; set server {server} health down")
+        self._proxy(["", "", "", "api", line])
+        if not self._up(self.slots[new]):
+            return 3, "pointed\n", f"the proxy's health check never passed for {addr}:{port} in slot {new}"
+        if old == "-":
+            self._proxy(["", "", "", "api", f"set server {server} state ready"])
+            return 0, "pointed\nup\nswitched\npersisted\n", ""
+        self._proxy(["", "", "", "api", f"set server {server} state ready; set server model/{old} state drain"])
+        self._proxy(["", "", "", "api", f"set server model/{old} state maint"])
+        return 0, "pointed\nup\nswitched\ndrained\npersisted\n", ""
 
     def _container_at(self, addr: str):
         return next((c for c in self.containers.values() if c.running and c.ip == addr),

@@ -176,7 +176,8 @@ def test_hosts_are_undone_newest_first(world):
     world.smoke_problem["http://1"] = "smoke test failed: [FAIL] predict"
     with pytest.raises(UserError):
         world.deploy(NEW)
-    host_1_back = max(i for i, argv in enumerate(world.host(0).log) if "state ready" in " ".join(argv))
+    host_1_back = max(i for i, argv in enumerate(world.host(0).log)
+                      if "state ready" in " ".join(argv) or argv[3:5] == ["mlci-proxy", "switch"])
     assert world.host(0).serving() == [container(OLD)]
     assert world.host(1).serving() == [container(OLD)]
     assert host_1_back  # host 1 switched back after host 2 had (host 2 was undone first: it failed last)
@@ -312,3 +313,14 @@ def test_a_release_rolled_back_after_it_served_is_stopped_before_it_is_removed(o
         one_host.deploy(NEW)
     ends = [argv for argv in one_host.host(0).log if argv[-1] == container(NEW) and argv[1] in ("stop", "rm")]
     assert ends[-2:] == plan.remove_release_commands(container(NEW))
+
+
+def test_the_switch_is_one_call_and_a_proxy_of_an_older_toolkit_is_switched_step_by_step(one_host):
+    one_host.deploy(OLD)
+    host = one_host.host(0)
+    assert [argv[4] for argv in host.commands("mlci-proxy") if argv[3:4] == ["mlci-proxy"]].count("switch") == 1
+    host.old_proxy_helper = True  # its helper knows no `switch`: the deploy falls back to one call per step
+    one_host.deploy(NEW)
+    assert host.serving() == [container(NEW)]
+    lines = [argv[-1] for argv in host.commands("mlci-proxy api")]
+    assert any(line.startswith("set server model/") and "state ready; set server" in line for line in lines)

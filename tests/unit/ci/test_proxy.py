@@ -445,3 +445,15 @@ def test_helper_renders_the_template_with_slot_state(helper):
     # Re-rendering a rendered file changes nothing (start does this on every container start).
     assert helper.render(template, helper.slots_from_config(rendered)) == rendered
     assert helper.render(template, {}) == template
+
+
+def test_the_switch_is_one_call_of_the_helper_and_refuses_what_is_not_a_slot_an_address_or_a_port():
+    assert proxy.switch_command("p", "green", "blue", "172.31.0.3", 8000, 15, 3) == [
+        "docker", "exec", "p", "mlci-proxy", "switch", "green", "blue", "172.31.0.3", "8000", "15", "3"]
+    assert proxy.switch_command("p", "blue", "", "fd00:0::5", 8000, 15, 2.5)[5:] == [
+        "blue", "-", "fd00::5", "8000", "15", "2.5"]
+    for bad in (("p", "red", "", "172.31.0.3", 8000), ("p", "blue", "red", "172.31.0.3", 8000),
+                ("p", "blue", "", "172.31.0.3; rm -rf /", 8000), ("p", "blue", "", "172.31.0.3", 70000),
+                ("-x", "blue", "", "172.31.0.3", 8000)):
+        with pytest.raises(ValueError):
+            proxy.switch_command(*bad, 15, 3)
