@@ -273,7 +273,7 @@ def test_switching_slots_under_load_fails_no_request(engine, proxy_container, re
     for key in ("point", "probe_to_up", "ready", "drain_to_maint", "total"):
         values = [timing[key] for timing in timings if key in timing]
         print(f"[proxy switch] {key}: min {min(values):.2f}s, max {max(values):.2f}s, "
-              f"mean {sum(values) / len(values):.2f}s over {len(values)} switches (health check inter 1s, rise 1)")
+              f"mean {sum(values) / len(values):.2f}s over {len(values)} switches (health check inter 200ms, rise 1)")
 
     assert load.failures == [], f"{len(load.failures)} failed requests, first ones: {load.failures[:5]}"
     assert load.succeeded > 500

@@ -4,7 +4,7 @@ Docker and the proxy's runtime API would. The `sh -c` scripts (lock, current, au
 state directory (a temporary directory), so lock and ledger behave as their code does. Every command is recorded.
 
 What it models, and where that comes from: a slot's health check passes when the slot is out of maintenance and
-points at a running, healthy container (HAProxy `check inter 1s rise 1`, docker/proxy/haproxy.cfg); `ready` takes
+points at a running, healthy container (HAProxy `check ... rise 1`, docker/proxy/haproxy.cfg); `ready` takes
 traffic only when UP; the answers' format is that of tests/unit/ci/test_proxy.py's captures, cut to the columns
 ci/deploy/proxy.py parses."""
 
