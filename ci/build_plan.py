@@ -39,6 +39,11 @@ class BuildPlan:
     def primary_reference(self, role: str = MODEL) -> str:
         return self.references(role)[0]
 
+    @property
+    def stage_repository(self) -> str:
+        """Where the build stages' last images are named (`<model repository>-stage:<stage>`), the build cache."""
+        return f"{self.spec(MODEL).repository}-stage"
+
     def labels_for(self, role: str) -> dict[str, str]:
         return {**self.labels, IMAGE_ROLE_LABEL: role}
 

@@ -36,6 +36,7 @@ def build_images(ctx, client, plan: BuildPlan, roles: tuple[str, ...]) -> dict[s
             image_id = docker_engine.build_image(
                 client, context=Path(ctx.root), dockerfile=image.dockerfile, target=image.target, tag=reference,
                 buildargs=plan.buildargs, labels=plan.labels_for(role), on_progress=progress,
+                stage_repository=plan.stage_repository,
             )
             labels = plan.labels_for(role)
             if role == MODEL:

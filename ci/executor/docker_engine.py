@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import hashlib
 import io
+import re
 import tarfile
 import tempfile
 import time
@@ -110,8 +111,9 @@ def _building(client: docker.DockerClient):
     return _engine_lock(client, exclusive=False, wait_seconds=float("inf"))
 
 
-def _no_build_running(client: docker.DockerClient):
-    return _engine_lock(client, exclusive=True, wait_seconds=PRUNE_WAIT_SECONDS)
+def _no_build_running(client: docker.DockerClient, wait_seconds: float | None = None):
+    wait = PRUNE_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    return _engine_lock(client, exclusive=True, wait_seconds=wait)
 
 
 def one_build_of(client: docker.DockerClient, reference: str):
@@ -123,23 +125,73 @@ def one_build_of(client: docker.DockerClient, reference: str):
 
 def build_image(client: docker.DockerClient, *, context: Path, dockerfile: str, tag: str,
                 buildargs: dict[str, str], labels: dict[str, str],
-                on_progress: Callable[[str], None], target: str | None = None) -> str:
+                on_progress: Callable[[str], None], target: str | None = None,
+                stage_repository: str | None = None) -> str:
     """Build with the engine's builder, streaming its steps; returns the image id.
+
+    The legacy builder leaves the last image of every stage but the target's untagged and childless: the cache of
+    that stage, which the next build of the same source reuses. With stage_repository each is tagged
+    `<stage_repository>:<stage>` (so nothing the build made is left untagged), and the image that tag named before
+    goes, alone (its parents, the cache of the steps before, stay), if nothing else uses it.
 
     A failed build raises CheckFailed carrying the builder's own message.
     """
     with _building(client):
-        return _build(client, context, dockerfile, tag, buildargs, labels, on_progress, target)
+        image_id, stage_tips = _build(client, context, dockerfile, tag, buildargs, labels, on_progress, target)
+    if stage_repository:
+        _name_stage_tips(client, stage_repository, stage_tips)
+    return image_id
+
+
+STAGE_LINE = re.compile(r"^Step \d+/\d+ : FROM \S+ AS (?P<stage>[A-Za-z0-9._-]+)\s*$", re.IGNORECASE)
+IMAGE_LINE = re.compile(r"^ ---> (?P<id>[0-9a-f]{12})$")
+
+
+def stage_tips_of(lines: list[str]) -> dict[str, str]:
+    """{stage: short id of its last image} of a legacy build's output, for every stage but the last one built."""
+    tips, stage, last = {}, None, None
+    for line in lines:
+        started = STAGE_LINE.match(line)
+        if started:
+            if stage and last:
+                tips[stage] = last
+            stage, last = started["stage"], None
+        elif (image := IMAGE_LINE.match(line)) and stage:
+            last = image["id"]
+    return tips
+
+
+def _name_stage_tips(client: docker.DockerClient, repository: str, tips: dict[str, str]) -> None:
+    # Not while another build runs (it may be about to use the image a tag moves off); then they stay untagged.
+    with _no_build_running(client, wait_seconds=0) as alone:
+        if not alone:
+            return
+        for stage, short_id in tips.items():
+            tag = stage.lower()
+            previous = next(iter(image_ids(client, [f"{repository}:{tag}"])), None)
+            try:
+                image = client.images.get(short_id)
+            except NotFound:
+                continue
+            image.tag(repository, tag=tag)
+            if previous and previous != image.id:
+                dangling = {leftover.id for leftover in client.images.list(filters={"dangling": True})}
+                if previous in dangling:
+                    try:
+                        client.images.remove(previous, noprune=True)
+                    except APIError:
+                        pass  # gone already, or in use after all: the next build's turn
 
 
 def _build(client, context: Path, dockerfile: str, tag: str, buildargs: dict[str, str], labels: dict[str, str],
-           on_progress: Callable[[str], None], target: str | None) -> str:
+           on_progress: Callable[[str], None], target: str | None) -> tuple[str, dict[str, str]]:
     stream = client.api.build(
         path=str(context), dockerfile=dockerfile, tag=tag, buildargs=buildargs, labels=labels,
         rm=True, forcerm=True, pull=False, decode=True, target=target,
     )
     image_id = ""
     recent_output: list[str] = []
+    lines: list[str] = []
     for chunk in stream:
         if "error" in chunk:
             detail = "\n".join(recent_output[-15:])
@@ -149,11 +201,13 @@ def _build(client, context: Path, dockerfile: str, tag: str, buildargs: dict[str
             on_progress(line if len(line) <= 110 else line[:107] + "...")
         elif line:
             recent_output.append(line)
+        lines += [part.rstrip() for part in chunk.get("stream", "").splitlines()
+                  if part.startswith(("Step ", " ---> "))]
         if "aux" in chunk and "ID" in chunk["aux"]:
             image_id = chunk["aux"]["ID"]
     if not image_id:
         image_id = client.images.get(tag).id
-    return image_id
+    return image_id, stage_tips_of(lines)
 
 
 def tag_image(client: docker.DockerClient, image_id: str, repository: str, tags: list[str]) -> None:

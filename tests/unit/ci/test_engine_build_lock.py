@@ -72,3 +72,13 @@ def test_two_builds_of_one_reference_take_turns_and_other_references_do_not_wait
         thread.join(10)
     assert events.index("second in") > events.index("first out")
     assert events.index("other out") < events.index("first out")
+
+
+def test_the_last_image_of_each_stage_but_the_target_is_found_in_the_builders_output():
+    lines = ["Step 1/9 : ARG BASE_IMAGE=debian", "Step 2/9 : FROM ${BASE_IMAGE} AS build-base", " ---> 111111111111",
+             "Step 3/9 : COPY a /a", " ---> Using cache", " ---> 222222222222",
+             "Step 4/9 : FROM build-base AS trainer", " ---> 222222222222", "Step 5/9 : RUN train",
+             " ---> Running in 0123456789ab", " ---> 333333333333",
+             "Step 6/9 : FROM scratch AS runtime", "Step 7/9 : COPY --from=trainer /m /m", " ---> 444444444444"]
+    assert docker_engine.stage_tips_of(lines) == {"build-base": "222222222222", "trainer": "333333333333"}
+    assert docker_engine.stage_tips_of(["Step 1/2 : FROM debian", " ---> 111111111111"]) == {}
