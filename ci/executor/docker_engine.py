@@ -132,7 +132,7 @@ def build_image(client: docker.DockerClient, *, context: Path, dockerfile: str, 
     The legacy builder leaves the last image of every stage but the target's untagged and childless: the cache of
     that stage, which the next build of the same source reuses. With stage_repository each is tagged
     `<stage_repository>:<stage>` (so nothing the build made is left untagged), and the image that tag named before
-    goes, alone (its parents, the cache of the steps before, stay), if nothing else uses it.
+    goes with the parents only it had (a step whose input changed); parents the new tip shares stay, the cache.
 
     A failed build raises CheckFailed carrying the builder's own message.
     """
@@ -178,7 +178,7 @@ def _name_stage_tips(client: docker.DockerClient, repository: str, tips: dict[st
                 dangling = {leftover.id for leftover in client.images.list(filters={"dangling": True})}
                 if previous in dangling:
                     try:
-                        client.images.remove(previous, noprune=True)
+                        client.images.remove(previous, noprune=False)
                     except APIError:
                         pass  # gone already, or in use after all: the next build's turn
 
