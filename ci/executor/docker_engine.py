@@ -166,21 +166,23 @@ def _name_stage_tips(client: docker.DockerClient, repository: str, tips: dict[st
     with _no_build_running(client, wait_seconds=0) as alone:
         if not alone:
             return
+        replaced = set()
         for stage, short_id in tips.items():
             tag = stage.lower()
-            previous = next(iter(image_ids(client, [f"{repository}:{tag}"])), None)
+            previous = image_ids(client, [f"{repository}:{tag}"])
             try:
                 image = client.images.get(short_id)
             except NotFound:
                 continue
             image.tag(repository, tag=tag)
-            if previous and previous != image.id:
-                dangling = {leftover.id for leftover in client.images.list(filters={"dangling": True})}
-                if previous in dangling:
-                    try:
-                        client.images.remove(previous, noprune=False)
-                    except APIError:
-                        pass  # gone already, or in use after all: the next build's turn
+            replaced |= previous - {image.id}
+        # One listing for every stage: a tip a tag moved off goes if nothing else names or builds on it.
+        dangling = {leftover.id for leftover in client.images.list(filters={"dangling": True})} if replaced else set()
+        for previous in replaced & dangling:
+            try:
+                client.images.remove(previous, noprune=False)
+            except APIError:
+                pass  # gone already, or in use after all: the next build's turn
 
 
 def _build(client, context: Path, dockerfile: str, tag: str, buildargs: dict[str, str], labels: dict[str, str],
