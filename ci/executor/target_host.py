@@ -82,8 +82,14 @@ def remove_orphaned_target_hosts(client: docker.DockerClient) -> list[str]:
     for container in client.containers.list(all=True, filters={"label": [f"{ROLE_LABEL}={TARGET_ROLE}", OWNER_LABEL]},
                                             ignore_removed=True):
         if not process.owner_alive(container.labels.get(OWNER_LABEL, "")):
-            remove_target_host(client, container.name, target_volume(container.name))
-            removed.append(container.name)
+            try:
+                remove_target_host(client, container.name, target_volume(container.name))
+                removed.append(container.name)
+            except docker.errors.APIError as error:
+                if error.status_code != 409:
+                    raise
+                # Another run started at the same moment is removing it ("removal ... already in progress", or
+                # its volume "in use" until then): it is theirs to finish.
     for volume in client.volumes.list(filters={"label": OWNER_LABEL}):
         if not process.owner_alive((volume.attrs.get("Labels") or {}).get(OWNER_LABEL, "")):
             try:
