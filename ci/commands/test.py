@@ -6,13 +6,14 @@ failure, timeout and Ctrl-C.
 """
 
 import secrets
+import signal
 import shutil
 
 from ci.build_plan import MODEL, POSTGRES, RUNNER
 from ci.commands.build import built_model_image
 from ci.commands.outcome import Outcome
 from ci.console import info, progress
-from ci.errors import EXIT_FAILED, EXIT_OK, CannotRun, CheckFailed, UserError
+from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, CannotRun, CheckFailed, UserError
 from ci.executor import docker_engine
 from ci.executor.compose import ComposeRunner, copy_from_container
 from ci.executor.process import stream
@@ -149,6 +150,10 @@ def _run_compose_tier(plan: ComposeTierPlan, ctx, keep: bool):
             _save_logs(compose, plan, reports, runner_output)
             raise CheckFailed(f"tier {plan.tier} did not finish within {plan.timeout_seconds}s; "
                               f"logs in {reports.relative_to(ctx.root)}/logs/") from None
+        if exit_code in (EXIT_INTERRUPTED, -signal.SIGINT):
+            # Ctrl-C reached `compose run` (our process group) and ended it; ours is still on its way (another
+            # thread may have taken the signal): the run was interrupted, whether or not its container existed yet.
+            raise KeyboardInterrupt
         copy_from_container(client, plan.runner_container, plan.reports_in_container, ctx.root / REPORTS_DIR)
         # pytest wrote these files in the container and knows no run: the stamp beside them says which run it was.
         stamp_tier(ctx.root, plan.report_name, plan.tier, ctx.report_run)
