@@ -194,11 +194,13 @@ def answer_check(plan: ServerPlan, model: ModelBundle, body: bytes) -> dict:
 
 
 def prometheus_values(text: str, names: tuple[str, ...]) -> dict[str, float]:
+    """Each named series' value, its labelled samples summed (prediction_log_dropped_total{reason=...})."""
     values = {}
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[0] in names:
-            values[parts[0]] = float(parts[1])
+        name = parts[0].split("{", 1)[0] if len(parts) == 2 else ""
+        if name in names:
+            values[name] = values.get(name, 0.0) + float(parts[1])
     return values
 
 

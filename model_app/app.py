@@ -46,6 +46,8 @@ class ModelService:
             ("GET", "/"): self._index,
         }
         self._paths = {path for _, path in self._routes}
+        self._allowed = {path: ", ".join(sorted(method for method, route in self._routes if route == path)).encode()
+                         for path in self._paths}
 
     # Lifecycle -------------------------------------------------------------------------------
 
@@ -83,7 +85,8 @@ class ModelService:
     def startup(self) -> None:
         self.load_model()
         store = store_for(self.settings.database_url, self.settings.prediction_log_path)
-        self.prediction_log = PredictionLog(store, self.telemetry, self.settings.prediction_log_queue)
+        self.prediction_log = PredictionLog(store, self.telemetry, self.settings.prediction_log_queue,
+                                            self.settings.prediction_log_queue_bytes)
         self.prediction_log.start()
 
     def shutdown(self) -> None:
@@ -114,16 +117,24 @@ class ModelService:
         method, path = scope["method"], scope["path"]
         handler = self._routes.get((method, path))
         if handler is None:
-            if path in self._paths:
-                status, body = 405, _error_body(405, None, f"method {method} is not allowed on {path}")
-            else:
-                status, body = 404, _error_body(404, None, f"no such endpoint: {path}")
-            headers = JSON_HEADERS
+            status, headers, body = self._no_route(method, path)
         else:
-            status, headers, body = await handler(scope, receive)
+            try:
+                status, headers, body = await handler(scope, receive)
+            except Exception:  # a defect, never the client's input: a JSON answer, counted, and its traceback logged
+                logger.exception("%s %s failed", method, path)
+                status, headers, body = 500, JSON_HEADERS, _error_body(500, None, "internal error")
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         self.telemetry.observe_request(method, path, status, time.perf_counter() - started)
+
+    def _no_route(self, method: str, path: str) -> tuple:
+        allowed = self._allowed.get(path)
+        if allowed is None:
+            return 404, JSON_HEADERS, _error_body(404, None, f"no such endpoint: {path}")
+        # RFC 9110 §15.5.6: a 405 carries Allow, the methods the target supports.
+        return 405, [*JSON_HEADERS, (b"allow", allowed)], _error_body(
+            405, None, f"method {method} is not allowed on {path}")
 
     # Endpoints -------------------------------------------------------------------------------
 

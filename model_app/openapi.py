@@ -1,6 +1,10 @@
 """The service's published OpenAPI 3.1 document, built from the feature schema so the two cannot drift."""
 
 from model_app.features import CLASS_NAMES, FEATURE_NAMES
+from model_app.validation import FLOAT32_MAX
+
+# What validation.py accepts for a feature: a finite number within float32's range.
+FEATURE_SCHEMA = {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}
 
 
 def _error_response(description: str) -> dict:
@@ -13,7 +17,7 @@ def build_openapi(model_name: str, max_batch: int, max_body_bytes: int) -> dict:
         "type": "object",
         "additionalProperties": False,
         "required": list(FEATURE_NAMES),
-        "properties": {name: {"type": "number"} for name in FEATURE_NAMES},
+        "properties": {name: dict(FEATURE_SCHEMA) for name in FEATURE_NAMES},
     }
     prediction = {
         "type": "object",
@@ -48,6 +52,7 @@ def build_openapi(model_name: str, max_batch: int, max_body_bytes: int) -> dict:
                     "413": _error_response("The body or the batch is over its limit"),
                     "415": _error_response("The content type is not application/json"),
                     "422": _error_response("A field is missing, unknown, of the wrong type or not finite"),
+                    "500": _error_response("An internal error (logged by the service); never the input's fault"),
                     "503": _error_response("The model is not ready"),
                 },
             }},

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import unquote, urlsplit
 
 import orjson
 
@@ -27,6 +28,8 @@ COLUMNS = "request_id, created_at, model_version, record_count, inputs, outputs,
 # Rows per SQLite INSERT statement: at most 128 (7 parameters each stays under SQLite's oldest limit of 999),
 # and a power of two, so that a handful of prepared statements (each ~100 kB) serve every batch size.
 INSERT_SIZES = (128, 64, 32, 16, 8, 4, 2, 1)
+# What a row costs beside its two JSON texts (the tuple, its id, time and version strings), as counted in the bound.
+ROW_OVERHEAD_BYTES = 256
 
 
 class PredictionRecord(NamedTuple):
@@ -47,8 +50,26 @@ class PredictionRecord(NamedTuple):
         )
 
 
+MASK = "********"  # as ci/redaction.py masks
+
+
+def safe_text(error: BaseException, secrets: tuple[str, ...]) -> str:
+    """An error's text with every secret masked: a driver's error may quote the connection string."""
+    text = str(error)
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def row_bytes(row: tuple) -> int:
+    """The memory a queued row holds, as the queue's byte bound counts it: its JSON texts and a fixed overhead."""
+    return len(row[4]) + len(row[5]) + ROW_OVERHEAD_BYTES
+
+
 class SqliteStore:
     description = "sqlite"
+    secrets: tuple[str, ...] = ()
 
     def __init__(self, path: Path):
         self.path = path
@@ -99,6 +120,15 @@ class PostgresStore:
         self.url = url
         self._connection = None
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The URL's password as written and as decoded: either may appear in a driver's error."""
+        try:
+            password = urlsplit(self.url).password or ""
+        except ValueError:
+            return (self.url,)
+        return (password, unquote(password))
+
     def connect(self) -> None:
         import psycopg
 
@@ -127,28 +157,51 @@ def store_for(database_url: str, sqlite_path: Path):
 
 
 class PredictionLog:
-    """Requests only enqueue (microseconds); one thread batches rows into the store and retries on failure."""
+    """Requests only enqueue (microseconds); one thread batches rows into the store and retries on failure.
 
-    def __init__(self, store, telemetry: Telemetry, max_queue: int):
+    The queue is bounded in rows and in bytes: a row counts against the byte bound from its submit until the
+    store has it, so a store that is down (a full disk, a database away) holds at most `max_queue_bytes` of
+    predictions in memory, however long it stays down; beyond the bound a prediction is dropped and counted."""
+
+    def __init__(self, store, telemetry: Telemetry, max_queue: int, max_queue_bytes: int = 64 * 2**20):
         self._store = store
         self._telemetry = telemetry
-        # SimpleQueue: a put is a C call without the locks and condition of queue.Queue; the bound is
+        # SimpleQueue: a put is a C call without the locks and condition of queue.Queue; the bounds are
         # checked by submit(), the only producer, on the event loop's thread.
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._max_queue = max_queue
+        self._max_bytes = max_queue_bytes
+        # Bytes submitted (written by submit only) and bytes the store took (written by the writer only): each
+        # counter has one writer, so no lock; their difference is what the queue and the batch in hand hold.
+        self._bytes_in = 0
+        self._bytes_out = 0
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._dropped_full = telemetry.log_dropped.labels(reason="queue_full")
+        self._dropped_unstorable = telemetry.log_dropped.labels(reason="unstorable")
         telemetry.log_queue_depth.set_function(self._queue.qsize)
+        telemetry.log_queue_bytes.set_function(self.queued_bytes)
+
+    def queued_bytes(self) -> int:
+        return self._bytes_in - self._bytes_out
 
     def start(self) -> None:
         self._thread.start()
 
     def submit(self, record: PredictionRecord) -> None:
-        if self._queue.qsize() < self._max_queue:
+        """Queue a prediction, or count why not; never raises (it runs on the request path, after the answer)."""
+        try:
             # Formatted here (a few microseconds), not by the writer: formatting a whole batch there held
             # the interpreter lock for milliseconds, and requests arriving meanwhile waited (p99 at c1 doubled).
-            self._queue.put(record.as_row())
-        else:
-            self._telemetry.log_dropped.inc()
+            row = record.as_row()
+        except (TypeError, ValueError):  # a value JSON cannot carry (an integer beyond 64 bits)
+            self._dropped_unstorable.inc()
+            return
+        size = row_bytes(row)
+        if self._queue.qsize() >= self._max_queue or self._bytes_in - self._bytes_out + size > self._max_bytes:
+            self._dropped_full.inc()
+            return
+        self._bytes_in += size
+        self._queue.put(row)
 
     def stop(self, timeout: float) -> bool:
         """Write everything queued so far, then close. Returns False if that did not finish in time."""
@@ -195,12 +248,14 @@ class PredictionLog:
             try:
                 self._store.connect()
                 logger.info("prediction log: writing to %s", self._store.description)
+                self._telemetry.log_store_up.set(1)
                 return
             except Exception as error:  # any driver error: keep serving, keep trying
                 self._telemetry.log_failures.inc()
+                self._telemetry.log_store_up.set(0)
                 delay = RETRY_BACKOFF_SECONDS[min(attempt, len(RETRY_BACKOFF_SECONDS) - 1)]
                 logger.warning("prediction log: cannot connect to %s (%s); retrying in %.1fs",
-                               self._store.description, error, delay)
+                               self._store.description, self._safe(error), delay)
                 attempt += 1
                 time.sleep(delay)
 
@@ -210,12 +265,15 @@ class PredictionLog:
             try:
                 self._store.write(rows)
                 self._telemetry.log_written.inc(len(rows))
+                self._telemetry.log_store_up.set(1)
+                self._bytes_out += sum(map(row_bytes, rows))
                 return
             except Exception as error:  # keep the rows and retry; a request never waits on this
                 self._telemetry.log_failures.inc()
+                self._telemetry.log_store_up.set(0)
                 delay = RETRY_BACKOFF_SECONDS[min(attempt, len(RETRY_BACKOFF_SECONDS) - 1)]
                 logger.warning("prediction log: write of %d rows failed (%s); retrying in %.1fs",
-                               len(rows), error, delay)
+                               len(rows), self._safe(error), delay)
                 attempt += 1
                 time.sleep(delay)
                 self._reconnect()
@@ -225,4 +283,7 @@ class PredictionLog:
             self._store.close()
             self._store.connect()
         except Exception as error:
-            logger.warning("prediction log: reconnect failed: %s", error)
+            logger.warning("prediction log: reconnect failed: %s", self._safe(error))
+
+    def _safe(self, error: BaseException) -> str:
+        return safe_text(error, getattr(self._store, "secrets", ()))

@@ -1,6 +1,7 @@
 """The service's settings, read once from environment variables with defaults that work locally."""
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ class Settings:
     database_url: str = ""
     prediction_log_path: Path = Path("build/predictions.sqlite")
     prediction_log_queue: int = 100_000
+    # Bytes of predictions held in memory while the store is slow or down (beyond it: dropped and counted).
+    prediction_log_queue_bytes: int = 64 * 2**20
     shutdown_timeout_seconds: int = 10
     log_level: str = "info"
     # Set by `ci deploy` on each release container, so clients can tell releases apart in /ready.
@@ -34,11 +37,13 @@ _VARIABLES = {
     "DATABASE_URL": "database_url",
     "PREDICTION_LOG_PATH": "prediction_log_path",
     "PREDICTION_LOG_QUEUE": "prediction_log_queue",
+    "PREDICTION_LOG_QUEUE_BYTES": "prediction_log_queue_bytes",
     "SHUTDOWN_TIMEOUT_SECONDS": "shutdown_timeout_seconds",
     "LOG_LEVEL": "log_level",
     "RELEASE_ID": "release_id",
 }
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
@@ -65,6 +70,10 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
         raise SettingsError(f"PORT must be at most 65535, got {settings.port}")
     if settings.database_url and not settings.database_url.startswith(("postgresql://", "postgres://")):
         raise SettingsError("DATABASE_URL must start with postgresql:// (unset it to log to SQLite)")
+    if settings.database_url and _BAD_PERCENT.search(settings.database_url):
+        # psycopg would refuse it at every connect with the password in its message, logged on every retry.
+        raise SettingsError("DATABASE_URL holds a '%' that is not percent-encoding (in the password, most likely): "
+                            "write a literal '%' as %25 (the URL itself is not shown here: it holds a secret)")
     return settings
 
 

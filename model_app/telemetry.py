@@ -39,13 +39,23 @@ class Telemetry:
             "prediction_log_write_failures", "Failed attempts to write to the prediction log.", registry=self.registry,
         )
         self.log_dropped = Counter(
-            "prediction_log_dropped", "Predictions dropped because the log queue was full.", registry=self.registry,
+            "prediction_log_dropped", "Predictions not logged: the queue was full (rows or bytes), or a value was "
+            "one the store cannot hold.", ["reason"], registry=self.registry,
         )
         self.log_queue_depth = Gauge(
             "prediction_log_queue_depth", "Predictions waiting to be written.", registry=self.registry,
         )
+        self.log_queue_bytes = Gauge(
+            "prediction_log_queue_bytes", "Bytes of predictions held until the store has them.", registry=self.registry,
+        )
+        self.log_store_up = Gauge(
+            "prediction_log_store_up", "1 when the last connect or write to the store succeeded, 0 after a failure.",
+            registry=self.registry,
+        )
         # Pre-create the children so every series shows from the first scrape, at zero.
         self._class_counters = [self.predictions.labels(class_name=name) for name in CLASS_NAMES]
+        for reason in ("queue_full", "unstorable"):
+            self.log_dropped.labels(reason=reason)
         self._request_series: dict[tuple[str, str, int], tuple] = {}
 
     def observe_request(self, method: str, path: str, status: int, seconds: float) -> None:

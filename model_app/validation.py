@@ -12,6 +12,7 @@ from model_app.features import FEATURE_NAMES
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FEATURE_INDEX = {name: index for index, name in enumerate(FEATURE_NAMES)}
 _FEATURE_VALUES = itemgetter(*FEATURE_NAMES)  # a record's values, in the model's column order
+INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1
 _NUMBER_TYPES = frozenset({int, float})  # not bool: true/false are not measurements
 
 
@@ -35,10 +36,25 @@ def parse_json(body: bytes) -> object:
         pass
     # orjson rejects NaN/Infinity outright; the stdlib parser accepts them, so a second,
     # error-path-only parse lets us name the field that holds one instead of saying "bad JSON".
+    # It parses what orjson would: UTF-8 only (json.loads would guess UTF-16 or UTF-32 from bytes), and
+    # integers as orjson reads them, so that every value it returns is one the prediction log can store.
     try:
-        return json.loads(body)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(400, None, f"request body is not valid JSON: it is not UTF-8 (byte {error.start})") from None
+    try:
+        return json.loads(text, parse_int=_orjson_int)
     except (ValueError, RecursionError) as error:
         raise InputError(400, None, f"request body is not valid JSON: {error}") from None
+
+
+def _orjson_int(literal: str) -> int | float:
+    """An integer literal as orjson reads one: an int within 64 bits (signed or unsigned), else a float."""
+    if len(literal) <= 20:
+        value = int(literal)
+        if INT64_MIN <= value <= UINT64_MAX:
+            return value
+    return float(literal)  # 10**400 becomes inf, which the range check names
 
 
 def _feature_value(value: object, path: str) -> float:

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from model_app.app import ModelService
 from model_app.features import CLASS_NAMES, FEATURE_NAMES
 from model_app.settings import Settings
+from model_app.validation import FLOAT32_MAX
 
 # Rows of load_breast_cancer at the extremes of "worst concave points": far from the decision boundary.
 CLEARLY_MALIGNANT_ROWS = (202, 352, 82, 181)
@@ -341,6 +342,17 @@ def test_openapi_document_describes_predict_and_every_feature(client):
     assert document["info"]["title"] == "breast-cancer-rf model service"
 
 
+def test_openapi_declares_the_float32_range_the_service_enforces(client):
+    # The service refuses a value beyond float32 (422); the document says so, so generated clients and fuzzers know.
+    record = client.get("/openapi.json").json()["components"]["schemas"]["Record"]
+    for name in FEATURE_NAMES:
+        assert record["properties"][name] == {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX}
+    too_big = {name: 0.0 for name in FEATURE_NAMES} | {"mean_radius": FLOAT32_MAX * 1.0000001}
+    assert client.post_json({"records": [too_big]}).status == 422
+    at_the_bound = {name: 0.0 for name in FEATURE_NAMES} | {"mean_radius": -FLOAT32_MAX}
+    assert client.post_json({"records": [at_the_bound]}).status == 200
+
+
 def test_metrics_count_requests_by_method_path_and_status(client):
     client.get("/health")
     client.get("/health")
@@ -387,3 +399,49 @@ def test_lifespan_protocol_starts_and_stops_the_service(model_dir, tmp_path):
     asyncio.run(service({"type": "lifespan"}, receive, send))
     assert sent == ["lifespan.startup.complete", True, "lifespan.shutdown.complete"]
     assert (tmp_path / "p.sqlite").exists()
+
+
+# Hostile input never reaches a 500 (issue 14, defect 2), and what does fail is still a JSON answer, counted -------
+
+def test_duplicate_keys_nan_and_a_39_digit_integer_get_an_answer_that_is_logged_and_counted(service, client,
+                                                                                            dataset):
+    # orjson refuses the NaN, the fallback parser keeps the last of the duplicate keys: a 39-digit integer
+    # within float32's range. It used to reach the prediction log's orjson.dumps and raise (a 500, unlogged).
+    rest = {name: value for name, value in dataset.records[0].items() if name != "mean_radius"}
+    body = ('{"records":[{"mean_radius": NaN, "mean_radius": 100000000000000000000000000000000000000, '
+            + json.dumps(rest)[1:] + ']}').encode()
+    response = client.post_json(body, headers=[("x-request-id", "huge-int-1")])
+    assert response.status == 200, response.body
+    assert metric_samples(client)[requests_total_key("POST", "/predict", "200")] == 1
+    service.shutdown()
+    with sqlite3.connect(service.settings.prediction_log_path) as connection:
+        (inputs,) = connection.execute("SELECT inputs FROM predictions WHERE request_id = 'huge-int-1'").fetchone()
+    assert json.loads(inputs)[0]["mean_radius"] == 1e38
+
+
+def test_a_utf16_body_is_a_400_not_a_guess(client, dataset):
+    body = json.dumps({"records": [dataset.records[0]]}).encode("utf-16")
+    response = client.post_json(body)
+    assert response.status == 400
+    assert "UTF-8" in response.json()["error"]["message"]
+
+
+def test_an_unexpected_failure_is_a_json_500_that_metrics_count(service, client, dataset, monkeypatch):
+    def broken(matrix):
+        raise RuntimeError("onnxruntime fell over")
+
+    monkeypatch.setattr(service.predictor, "predict", broken)
+    response = client.post_json({"records": [dataset.records[0]]})
+    assert response.status == 500
+    assert response.json()["error"] == {"status": 500, "field": None, "message": "internal error"}
+    assert "onnxruntime" not in response.body.decode()  # no internals leak to the client
+    assert metric_samples(client)[requests_total_key("POST", "/predict", "500")] == 1
+
+
+@pytest.mark.parametrize("method, path, allowed", [("GET", "/predict", "POST"), ("POST", "/health", "GET"),
+                                                   ("DELETE", "/openapi.json", "GET")])
+def test_405_names_the_allowed_method_in_allow(client, method, path, allowed):
+    # RFC 9110 §15.5.6: a 405 response MUST carry an Allow header listing the target's methods.
+    response = client.request(method, path)
+    assert response.status == 405
+    assert response.headers["allow"] == allowed

@@ -37,6 +37,16 @@ def counter(telemetry: Telemetry, name: str) -> float:
     return telemetry.registry.get_sample_value(name)
 
 
+def dropped(telemetry: Telemetry, reason: str) -> float:
+    return telemetry.registry.get_sample_value("prediction_log_dropped_total", {"reason": reason})
+
+
+def big_record(number: int, features: int = 30, records: int = 256) -> PredictionRecord:
+    """A full valid request's worth: 256 records of 30 features make a row of ~190 kB of JSON."""
+    inputs = [{f"feature_{index}": 123456.789 + index + row for index in range(features)} for row in range(records)]
+    return make_record(number)._replace(inputs=inputs)
+
+
 class FakeStore:
     """An in-memory store whose first `failing_writes` writes raise, and whose connect can be held."""
 
@@ -152,7 +162,7 @@ def test_full_queue_counts_drops_instead_of_blocking():
         log.submit(make_record(number))
     assert time.perf_counter() - started < 0.5
 
-    assert counter(telemetry, "prediction_log_dropped_total") == 7
+    assert dropped(telemetry, "queue_full") == 7
     assert counter(telemetry, "prediction_log_queue_depth") == 3
     gate.set()
     assert log.stop(timeout=5) is True
@@ -261,3 +271,80 @@ def test_sqlite_store_writes_every_row_of_any_batch_size_in_order(tmp_path, coun
     rows = read_rows(path)
     assert [row[0] for row in rows] == [f"req-{number:05d}" for number in range(count)]
     assert rows[-1] == make_record(count - 1).as_row()
+
+
+# Bounded in bytes (issue 14, defect 1) ----------------------------------------------------------------------
+
+def test_the_queue_is_bounded_in_bytes_as_well_as_rows():
+    gate = threading.Event()
+    telemetry = Telemetry()
+    row_bytes = prediction_log.row_bytes(big_record(0).as_row())
+    log = PredictionLog(FakeStore(connect_gate=gate), telemetry, max_queue=100_000, max_queue_bytes=3 * row_bytes)
+    log.start()  # the writer waits in connect(): nothing leaves the queue
+    for number in range(10):
+        log.submit(big_record(number))
+    assert dropped(telemetry, "queue_full") == 7
+    assert counter(telemetry, "prediction_log_queue_depth") == 3
+    assert counter(telemetry, "prediction_log_queue_bytes") == 3 * row_bytes
+    gate.set()
+    assert log.stop(timeout=5) is True
+    assert counter(telemetry, "prediction_log_queue_bytes") == 0
+
+
+def test_a_store_that_keeps_failing_never_holds_more_than_the_byte_bound(fast_retries):
+    # A full disk: every write fails. The batch being retried counts against the bound until it is written, so
+    # memory stays within it however long the store stays down, and the rest is dropped and counted.
+    telemetry = Telemetry()
+    store = FakeStore(failing_writes=10**9)
+    row_bytes = prediction_log.row_bytes(big_record(0).as_row())
+    log = PredictionLog(store, telemetry, max_queue=100_000, max_queue_bytes=5 * row_bytes)
+    log.start()
+    for number in range(40):
+        log.submit(big_record(number))
+        assert counter(telemetry, "prediction_log_queue_bytes") <= 5 * row_bytes
+        time.sleep(0.005)
+    assert store.write_attempts > 3
+    assert dropped(telemetry, "queue_full") == 35
+    assert counter(telemetry, "prediction_log_store_up") == 0
+    assert log.stop(timeout=0.2) is False  # what could not be written is reported, not waited for forever
+    store.failing_writes = 0
+
+
+def test_store_up_reports_the_last_attempt(fast_retries):
+    telemetry = Telemetry()
+    store = FakeStore(failing_writes=1)
+    log = PredictionLog(store, telemetry, max_queue=100)
+    log.start()
+    log.submit(make_record(1))
+    assert log.stop(timeout=5) is True
+    assert counter(telemetry, "prediction_log_store_up") == 1
+    assert counter(telemetry, "prediction_log_write_failures_total") == 1
+
+
+def test_a_record_the_store_cannot_hold_is_dropped_and_counted_not_raised_on_the_request_path():
+    telemetry = Telemetry()
+    store = FakeStore()
+    log = PredictionLog(store, telemetry, max_queue=100)
+    log.start()
+    log.submit(make_record(1)._replace(inputs=[{"mean_radius": 2**70}]))  # orjson: Integer exceeds 64-bit range
+    log.submit(make_record(2))
+    assert log.stop(timeout=5) is True
+    assert dropped(telemetry, "unstorable") == 1
+    assert [row[0] for row in store.rows] == ["req-00002"]
+
+
+def test_a_failing_postgres_connection_never_logs_its_password(fast_retries, caplog):
+    # psycopg puts the URL's text in its errors ("invalid percent-encoded token: "Pa%ss-w0rd""), and the writer
+    # retries forever: the password would be logged every few seconds. Both spellings of it are masked.
+    store = prediction_log.PostgresStore("postgresql://app:Pa%ss-w0rd@127.0.0.1:1/db")
+    log = PredictionLog(store, Telemetry(), max_queue=10)
+    with caplog.at_level("WARNING", logger="model_app.prediction_log"):
+        log.start()
+        deadline = time.monotonic() + 5
+        while caplog.text.count("cannot connect") < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert caplog.text.count("cannot connect") >= 2
+    assert "ss-w0rd" not in caplog.text
+    assert "********" in caplog.text
+    log.stop(timeout=0.05)
+    store.url = "postgresql://app:x@127.0.0.1:1/db"  # let the writer thread end its retries quietly

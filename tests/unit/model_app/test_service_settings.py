@@ -16,6 +16,7 @@ FULL_ENVIRONMENT = {
     "DATABASE_URL": "postgresql://app:secret@db:5432/predictions",
     "PREDICTION_LOG_PATH": "/var/lib/predictions.sqlite",
     "PREDICTION_LOG_QUEUE": "500",
+    "PREDICTION_LOG_QUEUE_BYTES": "1048576",
     "SHUTDOWN_TIMEOUT_SECONDS": "3",
     "LOG_LEVEL": "debug",
     "RELEASE_ID": "20261126T101500-0c89f6af6c8e",
@@ -31,6 +32,7 @@ def test_defaults_work_locally():
     assert settings.database_url == ""
     assert settings.prediction_log_path == Path("build/predictions.sqlite")
     assert settings.prediction_log_queue == 100_000
+    assert settings.prediction_log_queue_bytes == 64 * 2**20
     assert settings.shutdown_timeout_seconds == 10
     assert settings.log_level == "info"
 
@@ -41,7 +43,7 @@ def test_every_variable_is_parsed():
         model_dir=Path("/srv/model"), host="0.0.0.0", port=9090, max_batch=64, max_body_bytes=2048,
         database_url="postgresql://app:secret@db:5432/predictions",
         prediction_log_path=Path("/var/lib/predictions.sqlite"), prediction_log_queue=500,
-        shutdown_timeout_seconds=3, log_level="debug", release_id="20261126T101500-0c89f6af6c8e",
+        prediction_log_queue_bytes=1_048_576, shutdown_timeout_seconds=3, log_level="debug", release_id="20261126T101500-0c89f6af6c8e",
     )
     assert isinstance(settings.model_dir, Path) and isinstance(settings.port, int)
 
@@ -106,3 +108,21 @@ def test_log_level_error_lists_the_allowed_levels():
 
 def test_log_level_is_case_insensitive():
     assert settings_from_env({"LOG_LEVEL": "WARNING"}).log_level == "warning"
+
+
+# A database password never reaches a log (issue 14, defect 5) ---------------------------------------------
+
+@pytest.mark.parametrize("url", ["postgresql://app:Pa%ss-w0rd@db:5432/predictions",
+                                 "postgresql://app:Pa%zzss-w0rd@db/predictions", "postgresql://app:Pa%ss-w0rd%@db/x"])
+def test_a_raw_percent_in_the_database_url_stops_the_service_without_echoing_the_password(url):
+    with pytest.raises(SettingsError) as raised:
+        settings_from_env({"DATABASE_URL": url})
+    message = str(raised.value)
+    assert message.startswith("DATABASE_URL")
+    assert "%25" in message  # says how to write it
+    assert "ss-w0rd" not in message and "Pa%" not in message
+
+
+def test_a_percent_encoded_password_is_accepted():
+    url = "postgresql://app:Pa%25ss%2Fw0rd@db:5432/predictions"
+    assert settings_from_env({"DATABASE_URL": url}).database_url == url
