@@ -43,7 +43,8 @@ def test_every_variable_is_parsed():
         model_dir=Path("/srv/model"), host="0.0.0.0", port=9090, max_batch=64, max_body_bytes=2048,
         database_url="postgresql://app:secret@db:5432/predictions",
         prediction_log_path=Path("/var/lib/predictions.sqlite"), prediction_log_queue=500,
-        prediction_log_queue_bytes=1_048_576, shutdown_timeout_seconds=3, log_level="debug", release_id="20261126T101500-0c89f6af6c8e",
+        prediction_log_queue_bytes=1_048_576, shutdown_timeout_seconds=3, log_level="debug",
+        release_id="20261126T101500-0c89f6af6c8e",
     )
     assert isinstance(settings.model_dir, Path) and isinstance(settings.port, int)
 
