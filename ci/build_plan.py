@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 from ci.config import Config
 from ci.identity import BuildIdentity
+from ci.redaction import without_credentials
 from ci.tagging import image_tags_for, semver_from_git_tag
 
 PROJECT_LABEL = "io.mlci.project"
@@ -81,7 +82,9 @@ def build_plan_for(config: Config, identity: BuildIdentity, base_image: str,
         "org.opencontainers.image.revision": identity.revision,
         "org.opencontainers.image.created": created,
         "org.opencontainers.image.version": semver_from_git_tag(identity.git_tag) or tags[0],
-        "org.opencontainers.image.source": environ.get("GIT_URL", ""),
+        # The checkout URL may carry user:token@ (a Jenkins credential): the label reaches `docker inspect`, the
+        # registry and reports/build.json, so it never carries that.
+        "org.opencontainers.image.source": without_credentials(environ.get("GIT_URL", "")),
         PROJECT_LABEL: config.project.name,
         BRANCH_LABEL: identity.branch or "detached",
     }

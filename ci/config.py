@@ -102,6 +102,10 @@ class DeployConfig:
     # After a deploy, the release that served before keeps running (no traffic) this long, so that a rollback
     # within it is a proxy switch; after it, a rollback starts the retained container again. 0: stopped at once.
     rollback_grace_seconds: int = 900
+    # What each release container may take of its host (docker run --memory, swap none beyond it, --pids-limit);
+    # every release also runs with all capabilities dropped and no-new-privileges.
+    release_memory: str = "512m"
+    release_pids_limit: int = 256
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ No web framework: the serving path is where this product's speed comes from, and
 few and fixed. uvicorn (with httptools and uvloop) does the HTTP.
 """
 
+import asyncio
 import logging
 import os
 import re
@@ -23,6 +24,12 @@ from model_app.validation import InputError, parse_json, records_to_matrix
 logger = logging.getLogger("model_app")
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
+CLOSE = (b"connection", b"close")
+# A body over the limit is still read (and thrown away, chunk by chunk) for up to this long before its 413:
+# answering with the body still arriving makes the server close under it, and a client that sends the whole body
+# before reading (Python requests, most SDKs) then sees a reset instead of the 413, the more so through HAProxy
+# before 3.0, which does not drain it either. nginx's lingering close does the same, for 5 s by default.
+DRAIN_SECONDS = 5.0
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -147,6 +154,8 @@ class ModelService:
             body = await self._read_json_body(content_type, content_length, receive)
             payload = parse_json(body)
             matrix = records_to_matrix(payload, self.settings.max_batch)
+        except BodyLeftUnread as error:  # the client is still sending: the connection cannot serve another request
+            return error.status, [*headers, CLOSE], orjson.dumps(error.as_body())
         except InputError as error:
             return error.status, headers, orjson.dumps(error.as_body())
         if self.predictor is None:
@@ -177,7 +186,8 @@ class ModelService:
             raise InputError(415, "content-type", f"content-type must be application/json, got {shown}")
         limit = self.settings.max_body_bytes
         if declared.isdigit() and int(declared) > limit:
-            raise InputError(413, None, f"request body of {int(declared)} bytes is over the limit of {limit} bytes")
+            await _discard_body(receive, InputError(
+                413, None, f"request body of {int(declared)} bytes is over the limit of {limit} bytes"))
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -186,7 +196,11 @@ class ModelService:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise InputError(413, None, f"request body is over the limit of {limit} bytes")
+                more = message.get("more_body", False)
+                error = InputError(413, None, f"request body is over the limit of {limit} bytes")
+                if more:
+                    await _discard_body(receive, error)
+                raise error
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
@@ -214,6 +228,26 @@ class ModelService:
     async def _index(self, scope, receive):
         return 200, JSON_HEADERS, orjson.dumps(
             {"service": self.metadata.get("model_name", "model"), "endpoints": sorted(self._paths)})
+
+
+class BodyLeftUnread(InputError):
+    """A refusal sent while the client was still sending its body (DRAIN_SECONDS ran out)."""
+
+
+async def _discard_body(receive, error: InputError) -> None:
+    """Read the rest of the request body, keeping none of it, for up to DRAIN_SECONDS; then raise `error`, as a
+    BodyLeftUnread when the body had not ended by then (or the client went away)."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            break
+        if message["type"] == "http.disconnect":
+            break
+        if not message.get("more_body", False):
+            raise error
+    raise BodyLeftUnread(error.status, error.field, error.message)
 
 
 def _predict_headers(scope) -> tuple[bytes, bytes, bytes]:

@@ -130,8 +130,9 @@ def run(args, ctx) -> Outcome:
     names = EnvironmentNames(project, args.env, ctx.config.deploy.state_dir)
     paths = names.paths
     store = prediction_store_for(environment, args.env, ctx.environ)
+    limits = plan.ReleaseLimits.from_settings(ctx.config.deploy)  # a bad limit stops the deploy here, naming its key
     if args.dry_run:
-        _print_plan(names, hosts, environment, release, store)
+        _print_plan(names, hosts, environment, release, store, limits)
         return Outcome.ok(f"dry run: would deploy {release.release_id} to {len(hosts)} host(s) of {args.env}")
     approval = approval_for_deploy(ctx, environment, args.approved_by, release.image_id)
     if approval.problem:
@@ -212,13 +213,13 @@ def _probe_body() -> bytes:
     return json.dumps(example_request()).encode()
 
 
-def _print_plan(names: EnvironmentNames, hosts, environment, release: plan.Release, store) -> None:
+def _print_plan(names: EnvironmentNames, hosts, environment, release: plan.Release, store, limits) -> None:
     env, paths = names.env, names.paths
     info(f"deploy {release.release_id} (image {release.image_id[:19]}, digest {release.digest[:19]}) to {env}:")
     for address, url in zip(hosts, environment.public_urls):
         info(f"  host {address} (public {url}), state in {paths.base}")
         info(f"    lock:    {' '.join(lock_acquire_command(paths, 'DEPLOY_ID', 'OWNER'))}")
         info(f"    proxy:   {' '.join(proxy.proxy_run_command(names.proxy, names.proxy_labels(), 'PROXY_IMAGE', environment.public_port, names.network, paths.proxy_dir))}")  # noqa: E501
-        info(f"    release: {' '.join(plan.run_release_command(names, release, store))}")
+        info(f"    release: {' '.join(plan.run_release_command(names, release, store, limits))}")
         info(f"    switch:  proxy slots blue/green via {proxy.HELPER} (see ci/deploy/proxy.py); smoke: "
              f"python -m ci test acceptance --base-url {url} --smoke")

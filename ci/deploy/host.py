@@ -216,7 +216,9 @@ class ReleaseDeploy(HostChange):
         self.undo.push("start", lambda: [self.session.run(command, check=False)
                                          for command in plan.remove_release_commands(container)])
         self.session.run(["docker", "rm", "--force", container], check=False)
-        self.session.run(plan.run_release_command(self.names, self.release, self.store),
+        # Checked by `ci deploy` before any host was touched; here it only builds the arguments.
+        limits = plan.ReleaseLimits.from_settings(self.settings)
+        self.session.run(plan.run_release_command(self.names, self.release, self.store, limits),
                          input_bytes=self.store.run_input())
 
     def switch_under_probe(self) -> None:

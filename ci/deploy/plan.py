@@ -1,6 +1,7 @@
 """Deploys as data: names, paths and the remote commands for locks, releases and the audit log on a target host."""
 
 import json
+import re
 import shlex
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -10,7 +11,7 @@ from ci.deploy.names import (DIGEST_LABEL, ENVIRONMENT_LABEL, LEGACY_ENVIRONMENT
                              label_arguments)
 from ci.deploy.predictions import PredictionStore
 from ci.build_plan import PROJECT_LABEL
-from ci.errors import CannotRun, UserError
+from ci.errors import CannotRun, ConfigError, UserError
 
 # A release's graceful shutdown: uvicorn lets in-flight requests finish for up to this long, then the prediction log
 # drains its queue for up to as long again (model_app/serve.py, ModelService.shutdown). Set on every release, so that
@@ -36,16 +37,57 @@ def release_id_for(image_id: str, now: datetime) -> str:
 
 READY_CHECK = "python -m model_app.healthcheck"
 
+_MEMORY = re.compile(r"(\d+)([bkmg]?)")
+_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+# Below these a release cannot load its model and serve (measured: ~150 MiB resident, ~30 threads).
+MIN_RELEASE_MEMORY = 256 * 2**20
+MIN_RELEASE_PIDS = 32
+# The prediction log may hold at most this share of the release's memory while its store is slow or down.
+LOG_QUEUE_SHARE = 8
 
-def run_release_command(names: EnvironmentNames, release: Release,
-                        store: PredictionStore = PredictionStore()) -> list[str]:
+
+@dataclass(frozen=True)
+class ReleaseLimits:
+    """What a release may take of its host: memory (as docker writes it, e.g. 512m; swap none beyond it) and
+    processes. Capabilities are all dropped and no process may gain privileges: the service needs none."""
+
+    memory: str = "512m"
+    pids_limit: int = 256
+
+    @classmethod
+    def from_settings(cls, settings) -> "ReleaseLimits":
+        limits = cls(str(settings.release_memory).strip().lower(), settings.release_pids_limit)
+        match = _MEMORY.fullmatch(limits.memory)
+        if not match or int(match[1]) * _UNITS[match[2]] < MIN_RELEASE_MEMORY:
+            raise ConfigError(f"deploy.release_memory must be a size docker understands (512m, 1g) of at least "
+                              f"{MIN_RELEASE_MEMORY // 2**20}m, not {settings.release_memory!r}")
+        if limits.pids_limit < MIN_RELEASE_PIDS:
+            raise ConfigError(f"deploy.release_pids_limit must be at least {MIN_RELEASE_PIDS}, "
+                              f"not {settings.release_pids_limit}")
+        return limits
+
+    @property
+    def memory_bytes(self) -> int:
+        match = _MEMORY.fullmatch(self.memory)
+        return int(match[1]) * _UNITS[match[2]]
+
+    def run_arguments(self) -> list[str]:
+        return ["--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+                "--memory", self.memory, "--memory-swap", self.memory, "--pids-limit", str(self.pids_limit),
+                "--env", f"PREDICTION_LOG_QUEUE_BYTES={min(64 * 2**20, self.memory_bytes // LOG_QUEUE_SHARE)}"]
+
+
+def run_release_command(names: EnvironmentNames, release: Release, store: PredictionStore = PredictionStore(),
+                        limits: ReleaseLimits = ReleaseLimits()) -> list[str]:
     """The release container: on the environment's network, no published port (traffic comes via the proxy), its
-    predictions in the environment's store (run it with store.run_input() as its standard input)."""
+    predictions in the environment's store (run it with store.run_input() as its standard input), within its
+    limits."""
     container = names.container(release.release_id)
     return [
         "docker", "run", "--detach", "--name", container,
         "--network", names.network, "--network-alias", container,
         "--restart", "unless-stopped", "--read-only", "--stop-timeout", str(RELEASE_STOP_SECONDS),
+        *limits.run_arguments(),
         *store.run_arguments(names),
         # Docker's own check, for `docker ps` and a restarted release: every 5 s, not every second (each check starts
         # a Python process in every release, those in their grace period too). A deploy waiting for a new release

@@ -1,5 +1,6 @@
 """`ci deploy`, `ci rollback` and `ci releases` against real target hosts over SSH."""
 
+import json
 import os
 import signal
 import subprocess
@@ -13,12 +14,20 @@ from tests.toolkit.conftest import ci_command, run_ci
 from tests.toolkit.test_push_and_images import free_port, untag_registry_copies
 
 
-def test_first_deploy_then_an_upgrade_under_constant_load_fails_no_request(deploy_environment, variant_image):
+def test_first_deploy_then_an_upgrade_under_constant_load_fails_no_request(deploy_environment, variant_image,
+                                                                           engine):
     environment = deploy_environment()
     first = environment.deploy()
     assert first.returncode == 0, first.stderr[-3000:]
     first_release = environment.ready()["release"]
     assert first_release == environment.report()["release"]
+    # The limits hold on a real engine (issue 14, defect 8): the release serves within them.
+    inspected = engine.containers.get(environment.targets[0].name).exec_run(
+        ["docker", "inspect", "--format", "{{json .HostConfig}}", environment.names.container(first_release)])
+    assert inspected.exit_code == 0, inspected.output[-500:]
+    host_config = json.loads(inspected.output)
+    assert (host_config["CapDrop"], host_config["SecurityOpt"]) == (["ALL"], ["no-new-privileges"])
+    assert (host_config["Memory"], host_config["MemorySwap"], host_config["PidsLimit"]) == (2**29, 2**29, 256)
     upgrade = variant_image("v2", "LABEL test.version=2")
     with Load(environment.urls[0]) as load:
         time.sleep(1)
@@ -31,6 +40,12 @@ def test_first_deploy_then_an_upgrade_under_constant_load_fails_no_request(deplo
     assert report["failed_requests_during_cutover"] == 0
     assert report["hosts"][0]["previous"] == first_release
     assert report["approved_by"] == "release-manager"
+    # Issue 14, defect 3: a client that sends the whole body before reading (requests does) gets its 413 through
+    # the real proxy, not a connection reset, for a body a little and a lot over the limit.
+    for size in (6_000_000, 120_000_000):
+        refused = requests.post(environment.urls[0] + "/predict", data=b" " * size, timeout=60,
+                                headers={"content-type": "application/json"})
+        assert refused.status_code == 413 and refused.json()["error"]["status"] == 413, refused.text[:300]
 
 
 def deploy_broken_release_under_load(environment, broken_image: str, env: dict | None = None):

@@ -1,5 +1,7 @@
 from datetime import datetime, timezone
 
+import pytest
+
 from ci.build_plan import BRANCH_LABEL, PROJECT_LABEL, build_plan_for
 from ci.config import Config
 from ci.identity import GitFacts, identity_from
@@ -35,6 +37,19 @@ def test_created_is_the_source_date_so_that_the_same_source_builds_the_same_imag
 def test_release_version_label_is_the_semver():
     labels = plan({"TAG_NAME": "v3.1.0", "BRANCH_NAME": "v3.1.0", "BUILD_NUMBER": "1"}).labels
     assert labels["org.opencontainers.image.version"] == "3.1.0"
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("https://ci-bot:ghp_s3cr3tT0ken@git.example/ml.git", "https://git.example/ml.git"),
+    ("https://oauth2:glpat-xyz@git.example:8443/team/ml.git", "https://git.example:8443/team/ml.git"),
+    ("ssh://git:pa%2Fss@git.example/ml.git", "ssh://git.example/ml.git"),
+    ("https://token@git.example/ml.git", "https://git.example/ml.git"),
+    ("git@git.example:team/ml.git", "git@git.example:team/ml.git"),  # scp-like: a user name, no secret
+])
+def test_the_source_label_never_carries_the_checkout_credentials(url, shown):
+    # Issue 14, defect 6: GIT_URL may carry user:token@, and the label reaches docker inspect, the registry and
+    # reports/build.json.
+    assert plan({"GIT_URL": url}).labels["org.opencontainers.image.source"] == shown
 
 
 def test_empty_labels_are_left_out():

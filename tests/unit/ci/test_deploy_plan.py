@@ -2,6 +2,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from ci.config import DeployConfig
 from ci.deploy import plan
 from ci.deploy.names import EnvironmentNames
 from ci.errors import CannotRun, ConfigError, UserError
@@ -26,6 +27,38 @@ def test_the_release_container_publishes_nothing_and_runs_read_only_by_image_id(
     assert "--read-only" in command and command[-1] == RELEASE.image_id
     assert "io.mlci.digest=" + RELEASE.digest in command
     assert command[command.index("--network") + 1] == "ml-model-service-staging"
+
+
+def value_after(command: list[str], option: str) -> list[str]:
+    return [command[index + 1] for index, word in enumerate(command) if word == option]
+
+
+def test_a_release_runs_without_capabilities_or_new_privileges_and_within_memory_and_pids_limits():
+    # Issue 14, defect 8: a release had no limits at all (the proxy had them); a flood or a leak filled the host.
+    command = plan.run_release_command(NAMES, RELEASE)
+    assert value_after(command, "--cap-drop") == ["ALL"]
+    assert value_after(command, "--security-opt") == ["no-new-privileges"]
+    assert value_after(command, "--memory") == ["512m"]
+    assert value_after(command, "--memory-swap") == ["512m"]  # no swap beyond it: the limit is the limit
+    assert value_after(command, "--pids-limit") == ["256"]
+    assert "--privileged" not in command and "--cap-add" not in command
+
+
+def test_release_limits_come_from_the_deploy_settings():
+    limits = plan.ReleaseLimits.from_settings(DeployConfig(release_memory="1g", release_pids_limit=64))
+    command = plan.run_release_command(NAMES, RELEASE, limits=limits)
+    assert (value_after(command, "--memory"), value_after(command, "--pids-limit")) == (["1g"], ["64"])
+
+
+@pytest.mark.parametrize("memory", ["", "lots", "512 m", "-1m", "0", "5m"])
+def test_a_release_memory_limit_docker_would_refuse_or_that_cannot_run_the_model_names_its_key(memory):
+    with pytest.raises(ConfigError, match="deploy.release_memory"):
+        plan.ReleaseLimits.from_settings(DeployConfig(release_memory=memory))
+
+
+def test_a_pids_limit_below_what_the_service_needs_names_its_key():
+    with pytest.raises(ConfigError, match="deploy.release_pids_limit"):
+        plan.ReleaseLimits.from_settings(DeployConfig(release_pids_limit=8))
 
 
 def test_hosts_are_rolled_in_batches_in_order():

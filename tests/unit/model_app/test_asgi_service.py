@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from model_app import app as app_module
 from model_app.app import ModelService
 from model_app.features import CLASS_NAMES, FEATURE_NAMES
 from model_app.settings import Settings
@@ -249,24 +250,46 @@ def test_missing_content_type_is_415(client, dataset):
     assert "got none" in response.json()["error"]["message"]
 
 
-def test_declared_content_length_over_the_limit_is_413_without_reading_the_body(client):
-    received = []
-
-    async def receive():
-        received.append(True)
-        return {"type": "http.request", "body": b"{}", "more_body": False}
-
+def drive(app, scope_headers, receive) -> list:
     sent = []
 
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/predict",
-             "headers": [(b"content-type", b"application/json"), (b"content-length", b"4097")]}
-    asyncio.run(client.app(scope, receive, send))
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": scope_headers}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def test_a_declared_body_over_the_limit_is_read_to_its_end_and_discarded_before_its_413(client):
+    # Issue 14, defect 3: answering before the body is read made the server close with the body still arriving,
+    # and a client that sends it all before reading (Python requests, most SDKs) saw a reset through the proxy
+    # instead of its 413 (HAProxy before 3.0 does not drain it). The service reads it to its end, keeping none.
+    chunks = [{"type": "http.request", "body": b" " * 1000, "more_body": True} for _ in range(9)]
+    chunks.append({"type": "http.request", "body": b" " * 97, "more_body": False})
+    received = []
+
+    async def receive():
+        received.append(True)
+        return chunks.pop(0)
+
+    sent = drive(client.app, [(b"content-type", b"application/json"), (b"content-length", b"9097")], receive)
     assert sent[0]["status"] == 413
-    assert "4097 bytes is over the limit of 4096" in json.loads(sent[1]["body"])["error"]["message"]
-    assert received == []
+    assert "9097 bytes is over the limit of 4096" in json.loads(sent[1]["body"])["error"]["message"]
+    assert len(received) == 10 and chunks == []
+    assert (b"connection", b"close") not in sent[0]["headers"]  # all of it read: the connection can serve on
+
+
+def test_a_body_still_arriving_after_the_drain_time_gets_its_413_and_a_closed_connection(client, monkeypatch):
+    monkeypatch.setattr(app_module, "DRAIN_SECONDS", 0.05)
+
+    async def receive():  # a client that never stops sending
+        await asyncio.sleep(0.001)
+        return {"type": "http.request", "body": b" " * 1000, "more_body": True}
+
+    sent = drive(client.app, [(b"content-type", b"application/json"), (b"content-length", b"999999999")], receive)
+    assert sent[0]["status"] == 413
+    assert (b"connection", b"close") in sent[0]["headers"]
 
 
 def test_declared_content_length_at_the_limit_is_read(client):
