@@ -6,8 +6,9 @@ failure, timeout and Ctrl-C.
 """
 
 import secrets
-import signal
 import shutil
+import signal
+import time
 
 from ci.build_plan import MODEL, POSTGRES, RUNNER
 from ci.commands.build import built_model_image
@@ -60,6 +61,7 @@ def test_images(ctx, roles: tuple[str, ...] = (RUNNER, POSTGRES)) -> dict[str, s
 
 
 def run(args, ctx) -> Outcome:
+    started = time.time()
     tiers = tiers_for(args.tier)
     if (args.base_url or args.baseline_url or args.smoke) and args.tier != "acceptance":
         raise UserError("--base-url, --baseline-url and --smoke apply to the acceptance tier only")
@@ -82,11 +84,26 @@ def run(args, ctx) -> Outcome:
         info(result.line())
         if exit_code != EXIT_OK:
             failed.append(tier)
+    if args.tier == "all":
+        left = _sweep_untagged_images(started)
+        if left:
+            failed.append("images")
+            info(f"  {len(left)} untagged image(s) this run made are still there: {', '.join(i[7:19] for i in left)}")
     write_json_report(ctx.root, "tests.json", {"tiers": [result.__dict__ for result in results]}, ctx.report_run)
     line = "; ".join(result.line() for result in results)
     if failed:
         return Outcome(EXIT_FAILED, f"failed tier(s): {', '.join(failed)} — {line}")
     return Outcome.ok(line)
+
+
+def _sweep_untagged_images(started: float) -> list[str]:
+    """The whole test command leaves no untagged image it made: builds that ran beside another build (the host
+    tier's scenarios build copies of the repository side by side) could not name their stage tips, and a tag moved
+    off an image while another build ran leaves that image. Removed here, once no build runs; what stays (a
+    container still uses it) fails the run."""
+    removed, left = docker_engine.remove_untagged_made_since(docker_engine.connect(), started)
+    progress(f"untagged images this run made: {removed} removed, {len(left)} left")
+    return left
 
 
 def _images_for(ctx, tiers: tuple[str, ...], explicit_model: str | None, external: bool) -> dict[str, str]:

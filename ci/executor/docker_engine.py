@@ -229,6 +229,36 @@ def image_ids(client: docker.DockerClient, references: list[str]) -> set[str]:
     return ids
 
 
+def parse_engine_time(text: str) -> float:
+    """The engine's RFC 3339 time (nanoseconds, Z) as seconds since the epoch."""
+    from datetime import datetime
+
+    stamp, _, fraction = text.rstrip("Z").partition(".")
+    seconds = datetime.fromisoformat(stamp + "+00:00").timestamp()
+    return seconds + (float(f"0.{fraction}") if fraction else 0.0)
+
+
+def remove_untagged_made_since(client: docker.DockerClient, since: float) -> tuple[int, list[str]]:
+    """Remove, with the parents only they had, the untagged childless images made since `since` (seconds since
+    the epoch): what builds that ran beside another build left (they name no stage tips then). Waits for running
+    builds first (PRUNE_WAIT_SECONDS); returns how many it removed and the ids it could not remove (in use, or the
+    builds never ended)."""
+    with _no_build_running(client) as alone:
+        mine = [image.id for image in client.images.list(filters={"dangling": True})
+                if parse_engine_time(image.attrs["Created"]) >= since]
+        if not alone:
+            return 0, mine
+        left = []
+        for image_id in mine:
+            try:
+                client.images.remove(image_id, noprune=False)
+            except NotFound:
+                pass
+            except APIError:  # a container still uses it
+                left.append(image_id)
+        return len(mine) - len(left), left
+
+
 def remove_if_untagged(client: docker.DockerClient, image_id: str) -> bool:
     """Delete an image that no tag names any more; kept (False) while a container or a child image uses it."""
     try:

@@ -82,3 +82,43 @@ def test_the_last_image_of_each_stage_but_the_target_is_found_in_the_builders_ou
              "Step 6/9 : FROM scratch AS runtime", "Step 7/9 : COPY --from=trainer /m /m", " ---> 444444444444"]
     assert docker_engine.stage_tips_of(lines) == {"build-base": "222222222222", "trainer": "333333333333"}
     assert docker_engine.stage_tips_of(["Step 1/2 : FROM debian", " ---> 111111111111"]) == {}
+
+
+# A test run leaves no untagged image it made (issue 14, defect 11) --------------------------------------------
+
+class DanglingImages:
+    """Untagged, childless images with their creation times; `in_use` ones refuse removal as the engine does."""
+
+    def __init__(self, created: dict[str, str], in_use=()):
+        self.created, self.in_use, self.removed = dict(created), set(in_use), []
+
+    def list(self, filters):
+        assert filters == {"dangling": True}
+        return [SimpleNamespace(id=image_id, attrs={"Created": created}) for image_id, created in self.created.items()]
+
+    def remove(self, image_id, noprune):
+        if image_id in self.in_use:
+            raise docker_engine.APIError("conflict: image is being used by stopped container 0123")
+        self.removed.append((image_id, noprune))
+        del self.created[image_id]
+
+
+def test_the_sweep_removes_with_their_parents_only_the_untagged_images_the_run_made(tmp_path, monkeypatch):
+    client = engine(tmp_path, monkeypatch)
+    client.images = DanglingImages({
+        "sha256:before": "2026-12-04T13:59:59.9Z",   # an older leftover: not this run's
+        "sha256:runner": "2026-12-04T14:05:01.123456789Z",  # left by a build that ran beside another
+        "sha256:used": "2026-12-04T14:06:00Z",              # made in the run, but a container still uses it
+    }, in_use={"sha256:used"})
+    started = docker_engine.parse_engine_time("2026-12-04T14:00:00Z")
+    assert docker_engine.remove_untagged_made_since(client, started) == (1, ["sha256:used"])
+    assert client.images.removed == [("sha256:runner", False)]
+
+
+def test_the_sweep_waits_for_running_builds_and_leaves_everything_when_they_do_not_end(tmp_path, monkeypatch):
+    client = engine(tmp_path, monkeypatch)
+    client.images = DanglingImages({"sha256:runner": "2026-12-04T14:05:01Z"})
+    monkeypatch.setattr(docker_engine, "PRUNE_WAIT_SECONDS", 0.2)
+    with docker_engine._building(client):
+        assert docker_engine.remove_untagged_made_since(client, 0.0) == (0, ["sha256:runner"])
+    assert client.images.removed == []
