@@ -1,15 +1,27 @@
 """Which of the build host's trust files (CA certificates, apt sources and settings) go into the build context.
 
 Builds behind a corporate proxy or a private mirror need the host's view of the network; these files are
-not secrets, and files that carry credentials (user:password@ in a URL) are left out so that none can
-end up in an image layer.
+not secrets, and a file that carries a credential (any user:password@ or token@ in a URL, whatever the password
+holds) is left out, sources and settings alike, so that none can end up in an image layer. (The images that
+install packages also leave the copied files out of what they ship: docker/apt-install.sh restores the base's
+apt configuration, and those images are flattened, so the layer holding docker/trust/ is not in them.)
 """
 
 import re
 from pathlib import Path
 
 TRUST_DIR = Path("docker/trust")
-CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+# A URL's userinfo: `scheme://user[:password]@`. The user part stops at the first '/' (the path begins), the
+# password may hold anything but whitespace, quotes and '@' ('/' too: http://ci:pa/ss@proxy is a password).
+CREDENTIALS_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/@\"']+(?::[^\s@\"']*)?@")
+
+
+def carries_credentials(text: str) -> bool:
+    return bool(CREDENTIALS_IN_URL.search(text))
+
+
+def _shareable(path: Path) -> bool:
+    return path.is_file() and not carries_credentials(path.read_text(errors="replace"))
 
 
 def trust_files(host_root: Path = Path("/")) -> dict[str, Path]:
@@ -20,13 +32,13 @@ def trust_files(host_root: Path = Path("/")) -> dict[str, Path]:
         files["ca-certificates.crt"] = bundle
     apt = host_root / "etc/apt"
     for source in sorted((apt / "sources.list.d").glob("*")):
-        if source.is_file() and source.suffix in (".list", ".sources"):
+        if source.suffix in (".list", ".sources") and _shareable(source):
             files[f"apt/sources.list.d/{source.name}"] = source
     legacy = apt / "sources.list"
-    if legacy.is_file() and legacy.read_text(errors="replace").strip():
+    if _shareable(legacy) and legacy.read_text(errors="replace").strip():
         files["apt/sources.list.d/host-sources.list"] = legacy
     for setting in sorted((apt / "apt.conf.d").glob("*")):
-        if setting.is_file() and not CREDENTIALS_IN_URL.search(setting.read_text(errors="replace")):
+        if _shareable(setting):
             files[f"apt/apt.conf.d/{setting.name}"] = setting
     for certificate in sorted((host_root / "usr/local/share/ca-certificates").glob("*.crt")):
         files[f"apt/ca/{certificate.name}"] = certificate

@@ -8,7 +8,7 @@ def registry_config(address: str, storage_dir: str, htpasswd_path: str | None = 
     config = {
         "version": 0.1,
         "log": {"level": "warn"},
-        "storage": {"filesystem": {"rootdirectory": storage_dir}, "delete": {"enabled": True}},
+        "storage": {"filesystem": {"rootdirectory": storage_dir}, "delete": {"enabled": False}},
         "http": {"addr": address},
     }
     if htpasswd_path:

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from ci.deploy import plan
 from ci.console import progress
 from ci.errors import CannotRun, CheckFailed
+from ci.executor.registry_gate import serving_gate
 from ci.executor.ssh import RemoteCommandFailed, SshHost
 from ci.registry_address import is_loopback_registry
+from ci.registry_gate import PullGate, gated_reference
 
 
 @dataclass
@@ -63,13 +65,15 @@ def _pull(host: SshHost, pull_reference: str, registry: str) -> None:
     if not is_loopback_registry(registry):
         host.run(["docker", "pull", pull_reference], timeout=900)
         return
-    # A registry on the agent's loopback is reachable from the host only through this connection.
-    port = int(registry.rsplit(":", 1)[1])
-    host.forward_to_host(port, registry)
-    try:
-        host.run(["docker", "pull", pull_reference], timeout=900)
-    finally:
-        host.forward_to_host(port, registry, cancel=True)
+    # A registry on the agent's loopback is reachable from the host only through this connection, and then only
+    # through a gate that serves this release, read-only: anyone on the host can use the forwarded port meanwhile.
+    with serving_gate(registry, PullGate.for_reference(pull_reference)) as gate:
+        port = int(gate.rsplit(":", 1)[1])
+        host.forward_to_host(port, gate)
+        try:
+            host.run(["docker", "pull", gated_reference(pull_reference, gate)], timeout=900)
+        finally:
+            host.forward_to_host(port, gate, cancel=True)
 
 
 def wait_healthy(host: SshHost, container: str, timeout_seconds: int, check=lambda: None) -> float:

@@ -94,3 +94,8 @@ def test_registry_config_listens_on_the_given_address_with_optional_auth():
     assert "auth" not in plain
     secured = json.loads(registry_config("127.0.0.1:5001", "/tmp/s", "/tmp/htpasswd"))
     assert secured["auth"]["htpasswd"]["path"] == "/tmp/htpasswd"
+
+
+def test_the_local_registry_refuses_deletes():
+    # Nothing of the toolkit deletes from it; a process that reaches it (a target through a tunnel) must not either.
+    assert json.loads(registry_config("127.0.0.1:5000", "/tmp/storage"))["storage"]["delete"] == {"enabled": False}
