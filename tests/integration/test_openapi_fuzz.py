@@ -59,5 +59,7 @@ def _find_status_codes(node):
 
 def _write_beside_junit(request, summary: dict) -> None:
     junit = request.config.option.xmlpath
-    if junit:
-        (Path(junit).parent / "fuzz.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if junit:  # pytest writes junit.xml only at the end: its directory may not exist yet
+        report = Path(junit).parent / "fuzz.json"
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(summary, indent=2) + "\n")
