@@ -33,11 +33,17 @@ def venv_path(root: Path, environ) -> Path:
     return Path(environ.get(VENV_VARIABLE) or root / ".venv")
 
 
+def pip_install_command(venv: Path, root: Path) -> list[str]:
+    """Exactly the pinned files: every requirement carries its sha256 (ci/requirements_lock.py) and lists what it
+    needs, so pip checks every download against its hash and resolves nothing of its own."""
+    return [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--require-hashes", "--no-deps", "-r", str(root / "requirements" / "dev.txt")]
+
+
 def create_venv(venv: Path, root: Path, wanted: str) -> None:
     print(f"python -m ci: installing the pinned requirements into {venv}", file=sys.stderr, flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    "-r", str(root / "requirements" / "dev.txt")], check=True)
+    subprocess.run(pip_install_command(venv, root), check=True)
     (venv / STAMP_NAME).write_text(wanted + "\n")
 
 

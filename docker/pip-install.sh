@@ -9,6 +9,7 @@ if [ -s /opt/build-trust/ca-certificates.crt ]; then
     export PIP_CERT=/opt/build-trust/ca-certificates.crt
 fi
 python3 -m venv "$venv"
-"$venv/bin/pip" install --no-cache-dir --disable-pip-version-check --no-deps -r "$requirements"
+# --require-hashes: every file pip downloads must match a sha256 of its pin (ci/requirements_lock.py).
+"$venv/bin/pip" install --no-cache-dir --disable-pip-version-check --require-hashes --no-deps -r "$requirements"
 # pip itself is not needed once the environment is built.
 "$venv/bin/pip" uninstall --yes --quiet pip setuptools >/dev/null 2>&1 || true

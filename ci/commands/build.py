@@ -31,8 +31,11 @@ def run(args, ctx) -> Outcome:
     progress(f"base image {plan.base_image} ({base_reason})")
     watch = Stopwatch()
     model = build_images(ctx, client, plan, (MODEL,))[MODEL]
+    # A tag names whatever local image has it: the id says which base this build really used.
+    base_image_id = next(iter(docker_engine.image_ids(client, [plan.base_image])), "")
     write_json_report(ctx.root, BUILD_REPORT, {
         "image": model["reference"], "images": {MODEL: model}, "tags": plan.tags, "base_image": plan.base_image,
+        "base_image_id": base_image_id,
         "labels": model["labels"], "revision": ctx.identity.revision, "build_seconds": round(watch.seconds, 2),
     }, ctx.report_run)
     return Outcome.ok(f"built {model['reference']} ({model['size_bytes'] / 1e6:.0f} MB) in {watch.seconds:.1f}s; "

@@ -1,4 +1,4 @@
-"""No build-host secret reaches an image (issue 14, defect 4): the proxy image (the one every target host runs) built
+"""No build-host secret reaches an image, and the build says which base it used (issue 14, defect 4): the proxy image (the one every target host runs) built
 on a host whose apt sources and settings carry a mirror's and a proxy's credentials, and whose plain sources carry
 a marker, and then every layer (`docker save`), `docker history`, `docker inspect` and the build's console output
 searched for each of them.
@@ -102,3 +102,10 @@ def test_no_planted_secret_or_marker_is_in_any_layer_history_or_metadata_of_the_
                 engine.images.remove(reference, noprune=False)
             except docker_engine.NotFound:
                 pass
+
+
+def test_the_build_report_names_the_base_image_by_id(engine):
+    # Issue 14, defect 9: the base was chosen by tag, and any local image with that tag won; the report says which.
+    report = json.loads((REPOSITORY_ROOT / "reports/build.json").read_text())
+    assert report["base_image_id"] == engine.images.get(report["base_image"]).id
+    assert report["base_image_id"].startswith("sha256:")
