@@ -69,7 +69,9 @@ def candidate_summary(build_report: dict, metadata: dict) -> dict:
     pushed = build_report.get("push", {})
     return {"image": model["reference"], "image_id": model["image_id"], "digest": pushed.get("digest"),
             "image_by_digest": pushed.get("image_by_digest"), "tags": pushed.get("references") or model["references"],
-            "model_version": metadata.get("model_version"), "metrics": metadata.get("metrics", {})}
+            "model_version": metadata.get("model_version"), "metrics": metadata.get("metrics", {}),
+            # What is inside the image (reports/sbom.cdx.json, CycloneDX) and which base it was built on.
+            "sbom": build_report.get("sbom"), "base_image_id": build_report.get("base_image_id")}
 
 
 def approval_blockers(bundle: dict) -> list[str]:

@@ -427,6 +427,23 @@ def read_file_from_image(client: docker.DockerClient, image: str, path: str) -> 
         container.remove(force=True, v=True)
 
 
+def run_in_image(client: docker.DockerClient, image: str, command: list[str]) -> bytes:
+    """Run a command in a throwaway container of the image, with no network and a read-only root; its stdout.
+    The container is removed whatever happens."""
+    container = client.containers.create(image, command=command, entrypoint=[], network_disabled=True,
+                                         read_only=True)
+    try:
+        container.start()
+        result = container.wait(timeout=120)
+        output = container.logs(stdout=True, stderr=False)
+        if result.get("StatusCode") != 0:
+            error = container.logs(stdout=False, stderr=True).decode(errors="replace")
+            raise CheckFailed(f"{' '.join(command[:2])} in {image} failed: {error.strip()[-300:]}")
+        return output
+    finally:
+        container.remove(force=True, v=True)
+
+
 def add_labels(client: docker.DockerClient, reference: str, labels: dict[str, str]) -> str:
     """Put labels on an existing image (a FROM-only build: no layer changes) and move reference to it."""
     image_id = ""

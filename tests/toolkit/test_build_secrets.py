@@ -1,7 +1,8 @@
-"""No build-host secret reaches an image, and the build says which base it used (issue 14, defect 4): the proxy image (the one every target host runs) built
-on a host whose apt sources and settings carry a mirror's and a proxy's credentials, and whose plain sources carry
-a marker, and then every layer (`docker save`), `docker history`, `docker inspect` and the build's console output
-searched for each of them.
+"""No build-host secret reaches an image, and the build says which base it used (issue 14, defects 4 and 9).
+
+The proxy image (the one every target host runs) is built on a host whose apt sources and settings carry a mirror's
+and a proxy's credentials, and whose plain sources carry a marker; then every layer (`docker save`), `docker
+history`, `docker inspect` and the build's console output are searched for each of them.
 
 Before the fix: sources were copied unchecked, a password holding '/' passed the settings check, the host's sources
 stayed in the image's /etc/apt, and the layer holding docker/trust/ stayed under the later `rm -rf`.

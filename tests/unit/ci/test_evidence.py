@@ -66,3 +66,11 @@ def test_the_text_shows_digest_tests_coverage_gates_deltas_and_verdict():
     assert "nothing blocks this release" in text
     blocked = "\n".join(evidence.evidence_text(bundle(lint={"findings": 1})))
     assert "BLOCKER: flake8: 1 finding(s)" in blocked
+
+
+def test_the_candidate_names_its_sbom_and_its_base_image_by_id():
+    sbom = {"path": "reports/sbom.cdx.json", "sha256": "c" * 64, "python_packages": 15, "os_packages": 118}
+    build = {"images": {"model": {"reference": "svc:abc", "image_id": "sha256:1", "references": ["svc:abc"]}},
+             "sbom": sbom, "base_image_id": "sha256:" + "b" * 64}
+    candidate = evidence.candidate_summary(build, {"model_version": "1.0.0"})
+    assert candidate["sbom"] == sbom and candidate["base_image_id"] == "sha256:" + "b" * 64
