@@ -47,8 +47,9 @@ COPY requirements/ requirements/
 COPY ci/ ci/
 COPY model_app/ model_app/
 COPY tests/ tests/
-# The proxy helper script is unit-tested too.
+# The proxy helper script is unit-tested too, and the unit tier checks how the images install.
 COPY docker/proxy/ docker/proxy/
+COPY docker/pip-install.sh docker/
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MODEL_DIR=/work/build/model \
     COVERAGE_FILE=/tmp/.coverage
 USER 10001:10001
