@@ -63,5 +63,5 @@ class PullGate:
 
 def gated_reference(pull_reference: str, gate_address: str) -> str:
     """The same image by digest, through the gate's address instead of the registry's."""
-    registry, _, rest = pull_reference.partition("/")
+    _registry, _, rest = pull_reference.partition("/")
     return f"{gate_address}/{rest}"

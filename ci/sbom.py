@@ -1,6 +1,7 @@
 """The model image's software bill of materials: a CycloneDX 1.6 document of its Python environment and its OS
 packages, written by `ci build` as reports/sbom.cdx.json (issue 14). Built with CycloneDX's own library
-(cyclonedx-python-lib), from what the image itself reports (ci/executor/docker_engine.py image_inventory).
+(cyclonedx-python-lib), from what the image itself reports: INVENTORY_SCRIPT below, which `ci build` runs in the
+image (ci/executor/docker_engine.py run_in_image).
 """
 
 import uuid

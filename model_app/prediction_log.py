@@ -50,7 +50,7 @@ class PredictionRecord(NamedTuple):
         )
 
 
-MASK = "********"  # as ci/redaction.py masks
+MASK = "********"  # as ci/redaction.py masks; the service image carries model_app/ only, so it cannot import it
 
 
 def safe_text(error: BaseException, secrets: tuple[str, ...]) -> str:

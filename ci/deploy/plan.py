@@ -57,8 +57,7 @@ class ReleaseLimits:
     @classmethod
     def from_settings(cls, settings) -> "ReleaseLimits":
         limits = cls(str(settings.release_memory).strip().lower(), settings.release_pids_limit)
-        match = _MEMORY.fullmatch(limits.memory)
-        if not match or int(match[1]) * _UNITS[match[2]] < MIN_RELEASE_MEMORY:
+        if limits.memory_bytes < MIN_RELEASE_MEMORY:
             raise ConfigError(f"deploy.release_memory must be a size docker understands (512m, 1g) of at least "
                               f"{MIN_RELEASE_MEMORY // 2**20}m, not {settings.release_memory!r}")
         if limits.pids_limit < MIN_RELEASE_PIDS:
@@ -68,8 +67,9 @@ class ReleaseLimits:
 
     @property
     def memory_bytes(self) -> int:
+        """The memory limit in bytes; 0 when it is not a size docker understands."""
         match = _MEMORY.fullmatch(self.memory)
-        return int(match[1]) * _UNITS[match[2]]
+        return int(match[1]) * _UNITS[match[2]] if match else 0
 
     def run_arguments(self) -> list[str]:
         return ["--cap-drop", "ALL", "--security-opt", "no-new-privileges",

@@ -13,6 +13,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import docker
@@ -231,8 +232,6 @@ def image_ids(client: docker.DockerClient, references: list[str]) -> set[str]:
 
 def parse_engine_time(text: str) -> float:
     """The engine's RFC 3339 time (nanoseconds, Z) as seconds since the epoch."""
-    from datetime import datetime
-
     stamp, _, fraction = text.rstrip("Z").partition(".")
     seconds = datetime.fromisoformat(stamp + "+00:00").timestamp()
     return seconds + (float(f"0.{fraction}") if fraction else 0.0)

@@ -98,7 +98,7 @@ def test_no_planted_secret_or_marker_is_in_any_layer_history_or_metadata_of_the_
         # And it still reached the mirror through the host's own (marked) sources: the proxy is installed.
         assert engine.containers.run(tag, entrypoint=["haproxy", "-v"], remove=True).startswith(b"HAProxy")
     finally:
-        for reference in [tag, *(f"{stages}:{stage}" for stage in ("proxy-packages",))]:
+        for reference in (tag, f"{stages}:proxy-packages"):
             try:
                 engine.images.remove(reference, noprune=False)
             except docker_engine.NotFound:
